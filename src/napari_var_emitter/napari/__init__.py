@@ -1,0 +1,1 @@
+"""napari integration: the only part of the package that imports napari or Qt."""

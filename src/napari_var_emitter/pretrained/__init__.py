@@ -1,0 +1,1 @@
+"""Bundled default checkpoint (see docs/model-card.md for how it is trained)."""
