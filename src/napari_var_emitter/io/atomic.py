@@ -22,9 +22,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputFileError(target, f"cannot write: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp" + (suffix if suffix is not None else target.suffix), dir=folder
-    )
+    ext = suffix if suffix is not None else target.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp" + ext, dir=folder)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
