@@ -1,0 +1,154 @@
+"""Camera model: photons -> ADU (forward, noisy and mean) and ADU -> photons (inverse), in one place.
+
+Forward model per pixel, for an expected number of incident photons ``n``:
+
+1. photo-electrons ``e ~ Poisson(qe * n + spurious_charge)`` (spurious charge: EMCCD only);
+2. EMCCD gain register ``e ~ Gamma(shape=e, scale=em_gain)`` (excess-noise factor F^2 = 2);
+3. read noise ``e += Normal(0, read_noise_e)`` (sCMOS, and EMCCD output amplifier; not "ideal");
+4. ``ADU = round(e / e_per_adu + baseline)`` clipped to ``[0, 2**bit_depth - 1]``, as uint16.
+
+The inverse used on camera data (networks see photons, not ADU) is the exact inverse of the mean:
+``photons = ((ADU - baseline) * e_per_adu / em_gain - spurious_charge) / qe``; with the default
+``spurious_charge = 0`` this is DESIGN.md's ``(ADU - baseline) * e_per_adu / em_gain / qe``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ParameterError
+
+CameraType = Literal["emccd", "scmos", "ideal"]
+ArrayT = TypeVar("ArrayT")
+
+
+class CameraConfig(BaseModel):
+    """Camera parameters. The defaults describe a typical scientific CMOS camera (e.g. Hamamatsu ORCA-Flash4).
+
+    ``em_gain`` and ``spurious_charge`` apply to EMCCDs only: other camera types must keep ``em_gain = 1``
+    and ``spurious_charge = 0``. An ``"ideal"`` camera has shot noise only (``read_noise_e`` must be 0).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    type: CameraType = "scmos"
+    qe: float = Field(0.8, gt=0.0, le=1.0, description="quantum efficiency (photo-electrons per photon)")
+    e_per_adu: float = Field(0.5, gt=0.0, description="electrons per ADU (after EM gain)")
+    em_gain: float = Field(1.0, ge=1.0, description="EM gain (EMCCD only)")
+    baseline: float = Field(100.0, ge=0.0, description="camera offset in ADU")
+    read_noise_e: float = Field(1.5, ge=0.0, description="read noise, rms electrons")
+    spurious_charge: float = Field(0.0, ge=0.0, description="clock-induced charge, electrons/pixel (EMCCD)")
+    bit_depth: int = Field(16, ge=8, le=16, description="ADC bits; ADU are clipped to [0, 2**bit_depth - 1]")
+
+    @model_validator(mode="after")
+    def _check_type_specific(self) -> CameraConfig:
+        if self.type != "emccd":
+            if self.em_gain != 1.0:
+                raise ValueError(f"em_gain must be 1 for a {self.type} camera (EM gain is EMCCD only)")
+            if self.spurious_charge != 0.0:
+                raise ValueError(f"spurious_charge must be 0 for a {self.type} camera (EMCCD only)")
+        if self.type == "ideal" and self.read_noise_e != 0.0:
+            raise ValueError("read_noise_e must be 0 for an ideal camera (shot noise only)")
+        return self
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | CameraConfig | None) -> CameraConfig:
+        """Validate a dict (from JSON, a checkpoint, a widget); raise ParameterError naming the bad key."""
+        if values is None:
+            return cls()
+        if isinstance(values, CameraConfig):
+            return values
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise ParameterError(f"camera: {format_validation_error(exc)}") from None
+
+    @property
+    def max_adu(self) -> int:
+        return 2**self.bit_depth - 1
+
+    @property
+    def excess_noise_factor(self) -> float:
+        """F^2: variance multiplier of the gain stage (2 for an EMCCD, 1 otherwise)."""
+        return 2.0 if self.type == "emccd" else 1.0
+
+
+#: typical cameras, by type (``var-emitter simulate --camera TYPE`` starts from these)
+CAMERA_PRESETS: dict[str, dict[str, float | str]] = {
+    "scmos": {"type": "scmos"},
+    # an Andor iXon-like EMCCD (the SMLM challenge 2016 camera settings)
+    "emccd": {
+        "type": "emccd", "qe": 0.9, "em_gain": 100.0, "e_per_adu": 45.0, "baseline": 100.0,
+        "read_noise_e": 74.4, "spurious_charge": 0.002,
+    },
+    "ideal": {"type": "ideal", "qe": 1.0, "e_per_adu": 1.0, "baseline": 0.0, "read_noise_e": 0.0},
+}  # fmt: skip
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field and the problem (for ParameterError messages)."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "value"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "value_error" else ""))
+    return "; ".join(parts)
+
+
+def _camera(camera: CameraConfig | dict | None) -> CameraConfig:
+    return CameraConfig.from_dict(camera)
+
+
+def expected_adu(photons: ArrayT, camera: CameraConfig | dict | None = None) -> ArrayT:
+    """Mean ADU for an expected number of incident photons per pixel (numpy array or torch tensor).
+
+    No rounding or clipping: this is the mean of :func:`apply_camera` while it stays within range.
+    """
+    cam = _camera(camera)
+    gain = cam.em_gain / cam.e_per_adu
+    return (photons * cam.qe + cam.spurious_charge) * gain + cam.baseline
+
+
+def adu_to_photons(adu: ArrayT, camera: CameraConfig | dict | None = None) -> ArrayT:
+    """Convert camera counts to photons, the exact inverse of :func:`expected_adu`.
+
+    Works on numpy arrays (returns float32) and torch tensors (returns a float32 tensor on the same device).
+    """
+    cam = _camera(camera)
+    scale = cam.e_per_adu / cam.em_gain / cam.qe
+    offset = cam.baseline + cam.spurious_charge * cam.em_gain / cam.e_per_adu
+    if hasattr(adu, "detach"):  # torch tensor; no torch import needed here
+        return (adu.float() - offset) * scale
+    return ((np.asarray(adu, dtype=np.float32) - np.float32(offset)) * np.float32(scale)).astype(
+        np.float32, copy=False
+    )
+
+
+def apply_camera(
+    photons: np.ndarray,
+    camera: CameraConfig | dict | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """Noisy camera image (uint16 ADU) from expected incident photons per pixel (any shape, >= 0)."""
+    cam = _camera(camera)
+    rng = np.random.default_rng(rng)
+    lam = np.asarray(photons, dtype=np.float64) * cam.qe
+    if cam.spurious_charge:
+        lam += cam.spurious_charge
+    counts = rng.poisson(lam)
+    if cam.type == "emccd":  # Gamma(shape=0) is 0: an empty pixel stays empty after the gain register
+        electrons = rng.gamma(counts, cam.em_gain).astype(np.float32)
+    else:
+        electrons = counts.astype(np.float32)
+    if cam.read_noise_e > 0:
+        noise = rng.standard_normal(electrons.shape, dtype=np.float32)
+        noise *= np.float32(cam.read_noise_e)
+        electrons += noise
+    electrons *= np.float32(1.0 / cam.e_per_adu)
+    electrons += np.float32(cam.baseline)
+    np.rint(electrons, out=electrons)
+    np.clip(electrons, 0, cam.max_adu, out=electrons)
+    return electrons.astype(np.uint16)
