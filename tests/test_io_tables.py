@@ -187,3 +187,14 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         write_table(bad, tmp_path / "t.h5")
     assert ((tmp_path / "t.h5").read_bytes(), (tmp_path / "t.yaml").read_bytes()) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.h5", "t.yaml"]
+
+
+@pytest.mark.parametrize("name", ["empty.csv", "empty.h5"])
+def test_table_without_localizations_round_trips(tmp_path, name):
+    """A run that finds nothing writes a header-only table that reads back as an empty table."""
+    empty = make_table().iloc[:0]
+    write_table(empty, tmp_path / name)
+    back = read_table(tmp_path / name, pixel_size_nm=100.0)
+    assert len(back) == 0
+    assert {"frame", "x_nm", "y_nm"} <= set(back.columns)
+    assert back["x_nm"].dtype.kind == "f"

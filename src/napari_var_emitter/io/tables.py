@@ -238,6 +238,8 @@ def _read_csv(path: Path, pixel_size_nm: float | None) -> pd.DataFrame:
             f"missing x/y columns: expected ThunderSTORM 'x [nm]' and 'y [nm]' (found {list(raw.columns)})",
         )
     df = raw.rename(columns={c: _CSV_TO_OURS[c] for c in raw.columns if c in _CSV_TO_OURS})
+    if df.empty:  # a header-only file (nothing was found): pandas reads every column as object
+        df = df.astype(float)
     if "frame" in df and "x [nm]" in raw.columns:  # ThunderSTORM frames are 1-based
         frame = pd.to_numeric(df["frame"], errors="coerce")
         df["frame"] = frame - 1

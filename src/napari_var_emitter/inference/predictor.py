@@ -1,0 +1,349 @@
+"""The predictor: a checkpoint + a (lazy) movie -> localization table and probability maps, in batches.
+
+One code path serves the CLI, the Python API and the napari widget. Frames are streamed in batches: only
+the batch's frames (and, for 3-frame models, their neighbours) are read from a lazy stack, so memory is
+bounded by the batch, not by the stack. At the stack edges a 3-frame model sees the edge frame repeated
+(frame -1 := frame 0, frame T := frame T-1).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .._version import __version__
+from ..camera import CameraConfig, adu_to_photons
+from ..errors import InputFileError, ParameterError
+from ..models import layout
+from .devices import auto_batch_size, check_batch_size, resolve_device
+from .postprocess import empty_table, localize
+from .tiling import forward_tiled, plan_axis
+
+Cancel = Callable[[], bool] | threading.Event | None
+FrameSel = slice | range | tuple[int, int] | tuple[int, None] | None
+
+#: data are "unlike the training data" when outside the training range by more than this factor
+RANGE_FACTOR = 3.0
+
+
+@dataclass
+class BatchResult:
+    """One batch: its frame indices, its localizations, ``{factor: (b, H*f, W*f) float32 probability}``."""
+
+    frames: np.ndarray
+    table: pd.DataFrame
+    maps: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class PredictionResult:
+    """A whole run: the table, the stacked maps of the requested scales, and timing."""
+
+    table: pd.DataFrame
+    maps: dict[int, np.ndarray]
+    n_frames: int
+    seconds: float
+    cancelled: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.n_frames / self.seconds if self.seconds > 0 else float("nan")
+
+
+def _is_cancelled(cancel: Cancel) -> bool:
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
+
+
+def _frame_range(frames: FrameSel, n: int) -> range:
+    if frames is None:
+        return range(n)
+    if isinstance(frames, slice):
+        return range(*frames.indices(n))
+    if isinstance(frames, range):
+        r = frames
+    else:
+        try:
+            start, stop = frames
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"frames must be a slice, a range or (start, stop), got {frames!r}"
+            ) from None
+        r = range(int(start), n if stop is None else int(stop))
+    if len(r) == 0 or r.start < 0 or r[-1] >= n:
+        raise ParameterError(f"frame range {r.start}..{r.stop} is empty or outside the stack's {n} frames")
+    return r
+
+
+class Predictor:
+    """Localize emitters in movies with a trained model.
+
+    ``model``: ``None`` (the bundled default checkpoint), a checkpoint path, a ``LoadedModel``, or an
+    ``EmitterModel`` (then camera and pixel size default to an ideal camera and 100 nm). ``camera``
+    (``CameraConfig`` or dict) overrides the checkpoint's camera; ``pixel_size_nm`` overrides the stack's and
+    the checkpoint's. ``scale`` is the output factor localized (default: the finest). ``max_sigma_nm`` drops
+    localizations with a larger predicted lateral uncertainty.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        device: str | torch.device = "auto",
+        batch_size: int | None = None,
+        camera: CameraConfig | dict | None = None,
+        threshold: float = 0.5,
+        pixel_size_nm: float | None = None,
+        scale: int | None = None,
+        max_sigma_nm: float | None = None,
+    ) -> None:
+        from ..checkpoints import LoadedModel, load_model
+
+        self.device = resolve_device(device)
+        if model is None or isinstance(model, str | os.PathLike):
+            loaded = load_model(model, device=self.device)
+        elif isinstance(model, LoadedModel):
+            loaded = model
+        elif isinstance(model, torch.nn.Module):
+            ideal = CameraConfig(type="ideal", qe=1.0, e_per_adu=1.0, baseline=0.0, read_noise_e=0.0)
+            loaded = LoadedModel(model, getattr(model, "config", None), ideal, 100.0, {}, None)
+        else:
+            raise ParameterError(
+                f"model must be None, a checkpoint path, a LoadedModel or a model, got {model!r}"
+            )
+        self.loaded = loaded
+        self.model = loaded.model.to(self.device).eval()
+        self.model_config = (
+            loaded.model_config if loaded.model_config is not None else getattr(self.model, "config", None)
+        )
+        self.camera = (
+            CameraConfig.from_dict(camera) if camera is not None else CameraConfig.from_dict(loaded.camera)
+        )
+        if not 0.0 < float(threshold) <= 1.0:
+            raise ParameterError(f"threshold must be in (0, 1], got {threshold}")
+        self.threshold = float(threshold)
+        if pixel_size_nm is not None and not pixel_size_nm > 0:
+            raise ParameterError(f"pixel size must be positive, got {pixel_size_nm}")
+        self.pixel_size_nm = pixel_size_nm
+        self.batch_size = check_batch_size(batch_size)
+        self.scales = tuple(int(s) for s in getattr(self.model, "scales", (1,)))
+        self.scale = max(self.scales) if scale is None else int(scale)
+        if self.scale not in self.scales:
+            raise ParameterError(f"scale {scale} is not produced by this model (it has {list(self.scales)})")
+        self.max_sigma_nm = max_sigma_nm
+        self.n_frames = int(getattr(self.model, "n_frames", 1))
+        self.tile_size = getattr(self.model, "tile_size", None)
+        self.margin = int(getattr(self.model, "margin", 0) or 0)
+        #: data-mismatch warnings of the last run (also issued with warnings.warn), for the widget to show
+        self.warnings: list[str] = []
+
+    # ------------------------------------------------------------------ input
+    @staticmethod
+    def open_stack(stack: Any) -> tuple[Any, float | None, str]:
+        """``(data (T, H, W), pixel size or None, name)`` of a path, Stack, numpy or dask array."""
+        px = None
+        name = "stack"
+        if isinstance(stack, str | os.PathLike):
+            from ..io import read_stack
+
+            if not Path(stack).exists():
+                raise InputFileError(stack, "file not found")
+            stack = read_stack(stack)
+        if hasattr(stack, "data") and hasattr(stack, "pixel_size_nm"):  # io.Stack
+            meta = getattr(stack, "metadata", None) or {}
+            px = None if meta.get("pixel_size_source") == "default" else stack.pixel_size_nm
+            name = str(getattr(stack, "path", None) or name)
+            stack = stack.data
+        if not hasattr(stack, "shape") or not hasattr(stack, "dtype"):
+            stack = np.asarray(stack)
+        if stack.ndim == 2:
+            stack = stack[None]
+        if stack.ndim != 3:
+            raise InputFileError(
+                None if name == "stack" else name, f"expected a (T, Y, X) movie, got shape {stack.shape}"
+            )
+        if stack.shape[0] == 0 or 0 in stack.shape[1:]:
+            raise InputFileError(None if name == "stack" else name, "the movie is empty")
+        if not (np.issubdtype(stack.dtype, np.integer) or np.issubdtype(stack.dtype, np.floating)):
+            raise InputFileError(None if name == "stack" else name, f"unsupported pixel type {stack.dtype}")
+        return stack, px, name
+
+    def _load_batch(self, data: Any, idx: np.ndarray, n_total: int) -> torch.Tensor:
+        """Photons ``(b, n_frames, H, W)`` for frames ``idx``; neighbours replicated at the stack edges."""
+        half = self.n_frames // 2
+        need = np.clip(idx[:, None] + np.arange(-half, half + 1)[None, :], 0, n_total - 1)  # (b, F)
+        lo, hi = int(need.min()), int(need.max()) + 1
+        block = np.asarray(data[lo:hi])  # only these frames are read from a lazy stack
+        if np.issubdtype(block.dtype, np.floating) and not np.isfinite(block).all():
+            raise ParameterError(f"frames {lo}..{hi - 1} contain NaN or infinite values")
+        photons = torch.from_numpy(adu_to_photons(block, self.camera))
+        return photons[torch.from_numpy(need - lo)]
+
+    def _check_data(self, photons: torch.Tensor, frame_px: float) -> None:
+        sim = self.loaded.meta.get("simulation") if self.loaded.meta else None
+        msgs = []
+        if self.loaded.pixel_size_nm and abs(frame_px / self.loaded.pixel_size_nm - 1) > 0.1:
+            msgs.append(
+                f"pixel size {frame_px:g} nm differs from the model's training pixel size "
+                f"{self.loaded.pixel_size_nm:g} nm"
+            )
+        if isinstance(sim, dict):
+            frames = photons[:, self.n_frames // 2].float()
+            med = float(frames.median())
+            bg = sim.get("background")
+            if (
+                bg is not None
+                and len(bg) == 2
+                and (med < bg[0] / RANGE_FACTOR - 1 or med > bg[1] * RANGE_FACTOR + 1)
+            ):
+                msgs.append(
+                    f"median background {med:.1f} photons/px is far outside the training range "
+                    f"{bg[0]:g}-{bg[1]:g}; check the camera parameters (baseline, e-/ADU, gain, QE)"
+                )
+            ph = sim.get("photons")
+            sig = (sim.get("psf") or {}).get("sigma_px", (1.0, 1.5))
+            if ph is not None and len(ph) == 2:
+                peak = float(torch.quantile(frames.flatten()[:1_000_000], 0.9999)) - med
+                lo_peak = ph[0] / (2 * np.pi * max(sig) ** 2)
+                hi_peak = ph[1] / (2 * np.pi * min(sig) ** 2)
+                if peak > hi_peak * RANGE_FACTOR * 2:
+                    msgs.append(
+                        f"the brightest spots (~{peak:.0f} photons/px above background) are far brighter "
+                        f"than in training ({ph[0]:g}-{ph[1]:g} photons per emitter); check the camera"
+                    )
+                elif peak < lo_peak / (RANGE_FACTOR * 2) and med > 0:
+                    msgs.append(
+                        f"the brightest spots (~{peak:.1f} photons/px above background) are much dimmer "
+                        f"than in training ({ph[0]:g}-{ph[1]:g} photons per emitter); check the camera"
+                    )
+        for m in msgs:
+            self.warnings.append(m)
+            warnings.warn(m, UserWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ run
+    def iter_batches(
+        self,
+        stack: Any,
+        frames: FrameSel = None,
+        scales: tuple[int, ...] | list[int] = (),
+        cancel: Cancel = None,
+    ) -> Iterator[BatchResult]:
+        """Yield one :class:`BatchResult` per batch; stops (without error) when ``cancel`` is set."""
+        yield from self._iter(*self.open_stack(stack), frames, scales, cancel)
+
+    def _iter(self, data, stack_px, name, frames, scales, cancel) -> Iterator[BatchResult]:
+        n_total, h, w = (int(s) for s in data.shape)
+        if self.n_frames > 1 and n_total < 2:
+            raise InputFileError(
+                None if name == "stack" else name,
+                f"the model expects {self.n_frames} consecutive frames, the movie has only {n_total} frame",
+            )
+        rng = _frame_range(frames, n_total)
+        scales = tuple(int(s) for s in scales)
+        bad = [s for s in scales if s not in self.scales]
+        if bad:
+            raise ParameterError(f"scale(s) {bad} not produced by this model (it has {list(self.scales)})")
+        px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or 100.0)
+        tile = self.tile_size
+        if tile:
+            n_tiles = len(plan_axis(h, tile, self.margin)) * len(plan_axis(w, tile, self.margin))
+            max_windows = self.batch_size or auto_batch_size(self.model, (tile, tile), self.device)
+            batch = self.batch_size or max(1, max_windows // n_tiles)
+        else:
+            batch = max_windows = self.batch_size or auto_batch_size(self.model, (h, w), self.device)
+        factors = sorted(set(scales) | {self.scale})
+        p_only = [f for f in factors if f != self.scale]
+        self.warnings = []
+        all_idx = np.asarray(rng, dtype=np.int64)
+        with torch.inference_mode():
+            for start in range(0, len(all_idx), batch):
+                if _is_cancelled(cancel):
+                    return
+                idx = all_idx[start : start + batch]
+                x = self._load_batch(data, idx, n_total)
+                if start == 0:
+                    self._check_data(x, px)
+                outs = forward_tiled(
+                    self.model, x.to(self.device), factors, tile, self.margin, max_windows, p_only=p_only
+                )
+                table = localize(
+                    outs[self.scale],
+                    self.scale,
+                    self.threshold,
+                    px,
+                    self.model_config,
+                    frames=idx,
+                    max_sigma_nm=self.max_sigma_nm,
+                )
+                maps = {}
+                for f in scales:
+                    o = outs[f][:, layout.P]
+                    maps[f] = torch.sigmoid(o).float().cpu().numpy()
+                yield BatchResult(idx, table, maps)
+
+    def predict(
+        self,
+        stack: Any,
+        frames: FrameSel = None,
+        scales: tuple[int, ...] | list[int] = (),
+        cancel: Cancel = None,
+        progress: Callable[[int], Any] | None = None,
+    ) -> PredictionResult:
+        """Run :meth:`iter_batches` to the end (or the cancel) and collect; ``progress(n_done_in_batch)``."""
+        t0 = time.perf_counter()
+        tables, maps, n = [], {f: [] for f in scales}, 0
+        opened = self.open_stack(stack)
+        data, stack_px = opened[0], opened[1]
+        for res in self._iter(*opened, frames, scales, cancel):
+            tables.append(res.table)
+            for f, m in res.maps.items():
+                maps[f].append(m)
+            n += len(res.frames)
+            if progress is not None:
+                progress(len(res.frames))
+        total = len(_frame_range(frames, int(data.shape[0])))
+        cancelled = n < total
+        table = pd.concat(tables, ignore_index=True) if tables else empty_table(self._sigma())
+        px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or 100.0)
+        table.attrs.update(self.table_metadata(px, tuple(int(s) for s in data.shape[-2:]), total))
+        seconds = time.perf_counter() - t0
+        stacked = {f: np.concatenate(v) if v else np.zeros((0,), np.float32) for f, v in maps.items()}
+        return PredictionResult(table, stacked, n, seconds, cancelled, list(self.warnings))
+
+    def _sigma(self) -> bool:
+        return int(getattr(self.model, "n_channels", 6)) == layout.N_CHANNELS_SIGMA
+
+    def table_metadata(self, pixel_size_nm: float, frame_shape: tuple[int, int], n_frames: int) -> dict:
+        """What travels with a table in ``df.attrs`` (pixel size, frame shape, camera, model, version)."""
+        return {
+            "pixel_size_nm": pixel_size_nm,
+            "frame_shape": list(frame_shape),
+            "n_frames": n_frames,
+            "camera": self.camera.model_dump(),
+            "model": str(self.loaded.path) if self.loaded.path else "in-memory model",
+            "threshold": self.threshold,
+            "software_version": __version__,
+        }
+
+
+def predict(stack: Any, checkpoint: Any = None, **kwargs: Any) -> pd.DataFrame:
+    """Localization table of ``stack`` (path, numpy or dask array) with ``checkpoint`` (default: bundled).
+
+    Keyword arguments go to :class:`Predictor` (device, batch_size, camera, threshold, pixel_size_nm, scale,
+    max_sigma_nm) and to :meth:`Predictor.predict` (frames, cancel).
+    """
+    run_kw = {k: kwargs.pop(k) for k in ("frames", "cancel") if k in kwargs}
+    return Predictor(checkpoint, **kwargs).predict(stack, **run_kw).table

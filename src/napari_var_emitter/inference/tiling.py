@@ -1,0 +1,104 @@
+"""Run a model on frames of any size: overlapping tiles, stitched from each tile's core.
+
+A frame larger than the model's ``tile_size`` is cut into windows of ``tile_size`` pixels whose *cores*
+partition the frame; every core keeps at least ``margin`` pixels of context inside its window (except at
+the frame edge, where there is no more image). Windows are shifted inwards at the frame edges so that all
+have the same size and run as one batch. Each output scale is stitched from the cores, so an emitter's
+localization comes from the one tile whose core contains its peak pixel, and post-processing runs once on
+the stitched maps. Frames smaller than a tile are padded (bottom/right) with each frame's median (its
+background level, which adds no emitters) to the tile size, and the padding is cropped off the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ParameterError
+
+
+@dataclass(frozen=True)
+class AxisTile:
+    start: int  #: window start (in the padded frame)
+    core_start: int  #: core [core_start, core_stop) in frame coordinates
+    core_stop: int
+
+
+def plan_axis(n: int, tile: int, margin: int) -> list[AxisTile]:
+    """Windows of length ``tile`` along an axis of ``n`` pixels (padded to ``tile`` when shorter)."""
+    if tile <= 2 * margin:
+        raise ParameterError(f"tile size {tile} must exceed twice the margin {margin}")
+    n_pad = max(n, tile)
+    out: list[AxisTile] = []
+    a = 0
+    while a < n:
+        start = min(max(a - margin, 0), n_pad - tile)
+        end = start + tile
+        b = n if end >= n_pad else end - margin
+        out.append(AxisTile(start, a, b))
+        a = b
+    return out
+
+
+def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Pad (bottom/right) to (h, w) with each frame's median: background, and no mirrored emitters."""
+    if x.shape[-2] >= h and x.shape[-1] >= w:
+        return x
+    fill = x.flatten(-2).median(dim=-1).values[..., None, None]
+    out = fill.expand(*x.shape[:-2], max(h, x.shape[-2]), max(w, x.shape[-1])).clone()
+    out[..., : x.shape[-2], : x.shape[-1]] = x
+    return out
+
+
+def _run_chunked(
+    model: torch.nn.Module, x: torch.Tensor, max_batch: int, max_scale: int
+) -> list[torch.Tensor]:
+    chunks = [model(x[i : i + max_batch], max_scale=max_scale) for i in range(0, x.shape[0], max_batch)]
+    return [torch.cat([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+
+def forward_tiled(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    factors: Sequence[int],
+    tile_size: int | None = None,
+    margin: int = 0,
+    max_batch: int = 64,
+    p_only: Sequence[int] = (),
+) -> dict[int, torch.Tensor]:
+    """Outputs ``{factor: (B, C, H * f, W * f)}`` of ``model`` on ``x`` (B, n_frames, H, W) for ``factors``.
+
+    ``tile_size=None`` runs whole frames. Factors in ``p_only`` keep only the probability channel (C = 1),
+    which saves memory for maps that are only displayed. ``max_batch`` bounds the windows per forward pass.
+    """
+    scales = list(getattr(model, "scales", (1,)))
+    missing = [f for f in factors if f not in scales]
+    if missing:
+        raise ParameterError(f"scale(s) {missing} not produced by this model (it has {scales})")
+    b, _, h, w = x.shape
+    if tile_size is None:
+        outs = _run_chunked(model, x, max_batch, max(factors))
+        return {f: (outs[scales.index(f)][:, :1] if f in p_only else outs[scales.index(f)]) for f in factors}
+    ys, xs = plan_axis(h, tile_size, margin), plan_axis(w, tile_size, margin)
+    xp = _pad_to(x, max(h, tile_size), max(w, tile_size))
+    windows = torch.stack(
+        [xp[..., ty.start : ty.start + tile_size, tx.start : tx.start + tile_size] for ty in ys for tx in xs]
+    )  # (n_tiles, B, F, T, T)
+    outs = _run_chunked(model, windows.flatten(0, 1), max_batch, max(factors))
+    result: dict[int, torch.Tensor] = {}
+    for fac in factors:
+        o = outs[scales.index(fac)]
+        if fac in p_only:
+            o = o[:, :1]
+        o = o.unflatten(0, (len(ys) * len(xs), b))
+        full = o.new_empty(b, o.shape[2], h * fac, w * fac)
+        for k, (ty, tx) in enumerate((ty, tx) for ty in ys for tx in xs):  # a few tiles, not pixels
+            y0, y1 = (ty.core_start - ty.start) * fac, (ty.core_stop - ty.start) * fac
+            x0, x1 = (tx.core_start - tx.start) * fac, (tx.core_stop - tx.start) * fac
+            full[..., ty.core_start * fac : ty.core_stop * fac, tx.core_start * fac : tx.core_stop * fac] = o[
+                k, ..., y0:y1, x0:x1
+            ]
+        result[fac] = full
+    return result

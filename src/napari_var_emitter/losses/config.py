@@ -1,0 +1,36 @@
+"""Validated loss configuration."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LossConfig(BaseModel):
+    """Loss per output scale (``kind``), combined with scale weights that warm up from coarse to fine.
+
+    Output scale k > 0 (of K) ramps its weight from ``scale_floor`` to 1 while ``progress`` goes from
+    ``warmup * (k-1)/(K-1)`` to ``warmup * k/(K-1)``; the 1x scale always has full weight. ``scale_weights``
+    multiplies each output scale (default 1). Coarse token rungs get PPXYZB-style occupancy BCE and offset
+    regression with ``coarse_weight``; the VQ commitment loss (when the model has one) gets ``vq_weight``.
+    ``channel_weights`` are (p, photons, dx, dy, z, bg) for PPXYZB.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["gmm", "ppxyzb"] = "gmm"
+    pos_weight: float = Field(1.0, gt=0)
+    regression: Literal["mse", "smoothl1"] = "mse"
+    channel_weights: tuple[float, float, float, float, float, float] = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    count_weight: float = Field(1.0, ge=0)
+    mixture_weight: float = Field(1.0, ge=0)
+    bg_weight: float = Field(1.0, ge=0)
+    coarse_weight: float = Field(0.5, ge=0)
+    vq_weight: float = Field(1.0, ge=0)
+    scale_weights: tuple[float, ...] | None = None
+    warmup: float = Field(0.3, ge=0, le=1)
+    scale_floor: float = Field(0.05, ge=0, le=1)
+    gmm_window_px: float = Field(1.5, gt=0)
+    sigma_min: float = Field(0.01, gt=0)
+    sigma_max: float = Field(10.0, gt=0)

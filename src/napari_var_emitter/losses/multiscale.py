@@ -1,0 +1,99 @@
+"""The training loss over all scales: per-scale GMM or PPXYZB, coarse-to-fine weight warm-up, coarse token
+occupancy, VQ commitment."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..models.config import VARConfig
+from .config import LossConfig
+from .gmm import gmm_loss
+from .ppxyzb import ppxyzb_loss
+from .targets import EmitterTargets, rasterize, scale_bg
+
+
+def scale_weight(k: int, n_scales: int, progress: float, config: LossConfig) -> float:
+    """Weight of output scale k (0 = camera resolution) at training ``progress`` in [0, 1]."""
+    base = config.scale_weights[k] if config.scale_weights and k < len(config.scale_weights) else 1.0
+    if k == 0 or config.warmup <= 0 or n_scales < 2:
+        return base
+    start = config.warmup * (k - 1) / (n_scales - 1)
+    ramp = min(max((progress - start) / (config.warmup / (n_scales - 1)), 0.0), 1.0)
+    return base * max(config.scale_floor, ramp)
+
+
+def _label(factor: float) -> str:
+    return f"s{int(round(factor))}" if factor >= 1 else f"s1_{int(round(1 / factor))}"
+
+
+class MultiScaleLoss(nn.Module):
+    """``loss(outputs, targets, progress, aux=None) -> (total, components)``; components are floats named
+    ``s{f}/{term}`` per output scale (``s1/gmm``, ``s2/count``, ``s8/ppxyzb``, ...), ``weight/s{f}``,
+    ``coarse/bce``, ``coarse/reg``, ``vq/commit`` and ``total``. The GMM total can be negative."""
+
+    def __init__(self, config: LossConfig, model_config=None):
+        super().__init__()
+        self.config = config
+        self.model_config = model_config if model_config is not None else VARConfig()
+
+    def forward(
+        self,
+        outputs: list[torch.Tensor],
+        targets: EmitterTargets,
+        progress: float,
+        aux: dict | None = None,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        cfg, mc = self.config, self.model_config
+        targets = targets.to(outputs[0].device)
+        hh, ww = targets.frame_hw
+        total = outputs[0].new_zeros(())
+        comps: dict[str, torch.Tensor | float] = {}
+        for k, out in enumerate(outputs):
+            f = out.shape[-1] / ww
+            name = _label(f)
+            wk = scale_weight(k, len(outputs), progress, cfg)
+            comps[f"weight/{name}"] = wk
+            if cfg.kind == "gmm":
+                bg_t = scale_bg(targets.bg.float(), f, out.shape[-2:]) / mc.bg_scale
+                t = gmm_loss(out, targets, f, bg_t, mc, cfg.gmm_window_px, cfg.sigma_min, cfg.sigma_max)
+                term = (
+                    cfg.count_weight * t["count"]
+                    + cfg.mixture_weight * t["mixture"]
+                    + cfg.bg_weight * t["bg"]
+                )
+            else:
+                tmap = rasterize(targets, f, out.shape[-2:], mc)
+                t = ppxyzb_loss(out, tmap, f, cfg.pos_weight, cfg.channel_weights, cfg.regression)
+                term = t["bce"] + t["reg"] + cfg.bg_weight * t["bg"]
+            comps.update({f"{name}/{key}": v for key, v in t.items()})
+            comps[f"{name}/{cfg.kind}"] = term
+            total = total + wk * term
+        if aux:
+            coarse = aux.get("coarse") or []
+            if coarse and cfg.coarse_weight > 0:
+                bce = reg = total.new_zeros(())
+                for out, s in zip(coarse, aux["token_strides"], strict=True):
+                    t = ppxyzb_loss(out, rasterize(targets, 1 / s, out.shape[-2:], mc), 1 / s, cfg.pos_weight)
+                    bce, reg = bce + t["bce"], reg + t["reg"]
+                comps["coarse/bce"], comps["coarse/reg"] = bce, reg
+                total = total + cfg.coarse_weight * (bce + reg)
+            if "vq_commit" in aux:
+                comps["vq/commit"] = aux["vq_commit"]
+                total = total + cfg.vq_weight * aux["vq_commit"]
+                for key in ("vq_perplexity", "vq_usage"):
+                    if key in aux:
+                        comps[key.replace("_", "/")] = aux[key]
+        comps["total"] = total
+        return total, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in comps.items()}
+
+
+def build_loss(config: LossConfig | dict | None = None, model_config=None) -> MultiScaleLoss:
+    """The training loss for ``config`` (a LossConfig or dict; None = defaults). ``model_config`` gives the
+    output normalisations (photon_scale, bg_scale, z_scale_nm) the targets are expressed in; pass the model's
+    config (default: the default normalisations)."""
+    if config is None:
+        config = LossConfig()
+    elif isinstance(config, dict):
+        config = LossConfig.model_validate(config)
+    return MultiScaleLoss(config, model_config)

@@ -1,0 +1,56 @@
+"""Smoke test of the inference benchmark script (tiny sizes; no timing is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from napari_var_emitter.checkpoints import save_checkpoint
+from napari_var_emitter.models import UNetConfig, build_model
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_inference.py"
+
+
+@pytest.mark.slow  # Picasso's numba compilation and two fresh subprocesses: ~60-75 s on 2 cores
+def test_bench_inference_smoke(tmp_path, capsys):
+    pytest.importorskip("picasso")
+    cfg = UNetConfig(n_frames=1, channels=(4, 8), sigma_channels=False)
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(
+        ckpt,
+        model_config=cfg.model_dump(),
+        state_dict=build_model(cfg).state_dict(),
+        camera={"type": "scmos"},
+        pixel_size_nm=100.0,
+    )
+    spec = importlib.util.spec_from_file_location("bench_inference", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "r.json"
+    rc = bench.main(
+        [
+            "--checkpoint",
+            str(ckpt),
+            "--frames",
+            "8",
+            "--short",
+            "4",
+            "--long",
+            "8",
+            "--threads",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert (
+        report["throughput"]["model"]["frames_per_s"] > 0
+        and report["throughput"]["picasso"]["frames_per_s"] > 0
+    )
+    assert [m["frames"] for m in report["memory"]] == [4, 8]
+    assert "speed ratio" in capsys.readouterr().out
