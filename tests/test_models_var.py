@@ -204,3 +204,26 @@ def test_configs_presets_and_errors():
         VARConfig.preset("huge")
     m = build_model(VARConfig.preset("gpu", token_strides=(8, 4, 2, 1)))
     assert m.tile_size == 40 and m.margin >= 0
+
+
+def test_fine_heads_train_on_a_window_and_the_loss_follows():
+    from napari_var_emitter.losses import build_loss
+
+    torch.manual_seed(0)
+    cfg = tiny_var(n_frames=1, train_fine_crop=8)
+    model = build_model(cfg).train()
+    x, targets = batch(n_frames=1)
+    outs, aux = model(x, teacher=targets, teacher_prob=0.5, return_aux=True)
+    y0, x0, c = aux["fine_crop"]
+    assert c == 8 and 0 <= y0 <= 8 and 0 <= x0 <= 8
+    assert outs[0].shape[-2:] == (16, 16)
+    assert [o.shape[-1] for o in outs[1:]] == [8 * f for f in model.scales[1:]]
+    total, comps = build_loss({"kind": "gmm"}, cfg)(outs, targets, 0.9, aux)
+    total.backward()
+    assert torch.isfinite(total)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.fine.parameters())
+    # evaluation is always dense over the whole frame
+    model.eval()
+    with torch.no_grad():
+        assert [o.shape[-1] for o in model(x)] == [16 * f for f in model.scales]

@@ -45,12 +45,16 @@ class MultiScaleLoss(nn.Module):
         aux: dict | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, mc = self.config, self.model_config
-        targets = targets.to(outputs[0].device)
-        hh, ww = targets.frame_hw
+        full_targets = targets.to(outputs[0].device)
+        fine_targets = full_targets
+        if aux and aux.get("fine_crop") is not None:  # the model trained its fine heads on a window
+            y0, x0, c = aux["fine_crop"]
+            fine_targets = full_targets.crop(y0, x0, c, c)
         total = outputs[0].new_zeros(())
         comps: dict[str, torch.Tensor | float] = {}
         for k, out in enumerate(outputs):
-            f = out.shape[-1] / ww
+            targets = full_targets if k == 0 else fine_targets
+            f = out.shape[-1] / targets.frame_hw[1]
             name = _label(f)
             wk = scale_weight(k, len(outputs), progress, cfg)
             comps[f"weight/{name}"] = wk
@@ -74,7 +78,8 @@ class MultiScaleLoss(nn.Module):
             if coarse and cfg.coarse_weight > 0:
                 bce = reg = total.new_zeros(())
                 for out, s in zip(coarse, aux["token_strides"], strict=True):
-                    t = ppxyzb_loss(out, rasterize(targets, 1 / s, out.shape[-2:], mc), 1 / s, cfg.pos_weight)
+                    tmap = rasterize(full_targets, 1 / s, out.shape[-2:], mc)
+                    t = ppxyzb_loss(out, tmap, 1 / s, cfg.pos_weight)
                     bce, reg = bce + t["bce"], reg + t["reg"]
                 comps["coarse/bce"], comps["coarse/reg"] = bce, reg
                 total = total + cfg.coarse_weight * (bce + reg)

@@ -71,6 +71,7 @@ class VARConfig(_CommonConfig):
     vq_codebook_size: int = Field(256, ge=2)
     vq_beta: float = Field(0.25, ge=0)
     sparse_refine: bool = True
+    train_fine_crop: int | None = Field(16, ge=4)
     refine_threshold: float = Field(0.05, gt=0, lt=1)
     tile_size: int | None = Field(64, ge=8)
     margin: int = Field(8, ge=0)

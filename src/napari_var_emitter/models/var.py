@@ -192,28 +192,49 @@ class VARPredictor(EmitterModel):
         outs = [activate(self.out1(hidden1))]
 
         # next-scale heads
+        crop = None
         if n_out > 1:
             if self.sparse_refine and not self.training and teacher is None:
                 outs += self._refine_sparse(outs[0], hidden1, (h, w), n_out - 1)
             else:
-                hid = hidden1
+                prev, hid, fine_teacher = outs[0], hidden1, teacher
+                crop = self._fine_crop_window(h, w)
+                if crop is not None:  # training: fine heads on a random window (they are local convs)
+                    y0, x0, c = crop
+                    prev, hid = prev[..., y0 : y0 + c, x0 : x0 + c], hid[..., y0 : y0 + c, x0 : x0 + c]
+                    fine_teacher = teacher.crop(y0, x0, c, c) if teacher is not None else None
+                fh, fw = prev.shape[-2:]
                 for k, head in enumerate(self.fine[: n_out - 1]):
                     f = self.scales[k]
                     t_state = None
                     if uses[n_tok + k] is not None:
-                        t_state = self._teacher_state(teacher, f, (hp * f, wp * f))
-                    st = self._mix(prediction_state(outs[-1]), t_state, uses[n_tok + k])
-                    out, hid = head(st, hid, self.scales[k + 1] // f)
-                    outs.append(out)
+                        t_state = self._teacher_state(fine_teacher, f, (fh * f, fw * f))
+                    st = self._mix(prediction_state(prev), t_state, uses[n_tok + k])
+                    prev, hid = head(st, hid, self.scales[k + 1] // f)
+                    outs.append(prev)
 
-        outputs = [o[..., : h * f, : w * f] for o, f in zip(outs, self.scales[:n_out], strict=True)]
+        if crop is None:
+            outputs = [o[..., : h * f, : w * f] for o, f in zip(outs, self.scales[:n_out], strict=True)]
+        else:
+            outputs = [outs[0][..., :h, :w], *outs[1:]]
         if not return_aux:
             return outputs
         aux = {"coarse": coarse, "token_strides": self.token_strides}
+        if crop is not None:
+            aux["fine_crop"] = crop
         if vq_stats:
             for key in ("commit", "perplexity", "usage"):
                 aux[f"vq_{key}"] = torch.stack([st[key] for st in vq_stats]).mean()
         return outputs, aux
+
+    def _fine_crop_window(self, h: int, w: int) -> tuple[int, int, int] | None:
+        """(y0, x0, size) of the random window the fine heads are trained on, or None (dense)."""
+        c = self.config.train_fine_crop
+        if not self.training or c is None or c >= min(h, w):
+            return None
+        y0 = int(torch.randint(0, h - c + 1, ()))
+        x0 = int(torch.randint(0, w - c + 1, ()))
+        return y0, x0, int(c)
 
     # ------------------------------------------------------------------ sparse refinement
     def _refine_sparse(
