@@ -1,0 +1,80 @@
+"""``var-emitter train``: train a model from a JSON config (see configs/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model from a JSON config",
+        description="Train an emitter model. Writes last.pt, best.pt (and epoch_XXX.pt) and TensorBoard logs "
+        "to --out. Under torchrun it trains data-parallel on all processes.",
+    )
+    p.add_argument("--config", required=True, help="training config JSON (see configs/)")
+    p.add_argument("--out", help="output folder (required unless --dry-run)")
+    p.add_argument("--resume", metavar="CKPT", help="continue exactly from a resumable checkpoint (last.pt)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="validate the config, build model and data, run one batch; write nothing",
+    )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        help="tiny run (1 epoch of <= 5 steps) with anomaly detection and verbose logging",
+    )
+    p.add_argument(
+        "--device", choices=("auto", "cpu", "cuda", "mps"), default=None, help="overrides the config's device"
+    )
+    p.add_argument("--steps", type=int, default=None, metavar="N", help="stop after N steps in total")
+    p.add_argument("--epochs", type=int, default=None, metavar="N", help="override the config's epochs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import ParameterError
+    from ..training import TrainConfig, dry_run, train
+
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s", stream=sys.stderr
+    )
+    cfg = TrainConfig.from_json(args.config)
+    overrides = {}
+    if args.steps is not None:
+        if args.steps < 1:
+            raise ParameterError(f"--steps must be >= 1, got {args.steps}")
+        overrides["max_steps"] = args.steps
+    if args.epochs is not None:
+        if args.epochs < 1:
+            raise ParameterError(f"--epochs must be >= 1, got {args.epochs}")
+        overrides["epochs"] = args.epochs
+    if overrides:
+        cfg = TrainConfig.from_dict({**cfg.model_dump(mode="json"), **overrides}, source=args.config)
+    if args.dry_run:
+        info = dry_run(cfg, device=args.device)
+        print(json.dumps(info, indent=2))
+        return 0
+    if not args.out:
+        raise ParameterError("--out: an output folder is required (or use --dry-run)")
+    result = train(
+        cfg,
+        args.out,
+        resume=args.resume,
+        device=args.device,
+        progress=False if args.no_progress else None,
+        debug=args.debug,
+    )
+    last = result.history[-1] if result.history else {}
+    summary = {
+        k: last[k]
+        for k in ("epoch", "step", "train_loss", "jaccard", "rmse_lat", "efficiency_lat")
+        if k in last
+    }
+    print(f"{result.stop_reason}; best: {result.best_checkpoint}; last: {result.last_checkpoint}; {summary}")
+    return 0

@@ -1,0 +1,80 @@
+"""TrainConfig validation: the shipped configs load, bad keys and values are errors that name the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from _training_helpers import tiny_config
+from napari_var_emitter.errors import InputFileError, ParameterError
+from napari_var_emitter.training import TrainConfig
+from napari_var_emitter.training.config import LabelledData, SimulationData
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("name", ["default_cpu.json", "gpu.json", "unet_cpu.json", "labelled.json"])
+def test_shipped_configs_validate(name):
+    cfg = TrainConfig.from_json(CONFIGS / name)
+    assert cfg.total_steps == cfg.epochs * cfg.data.steps_per_epoch
+    assert isinstance(cfg.data, LabelledData if name == "labelled.json" else SimulationData)
+
+
+def test_default_cpu_recipe_matches_documented_camera():
+    cfg = TrainConfig.from_json(CONFIGS / "default_cpu.json")
+    sim = cfg.data.simulation
+    assert sim.pixel_size_nm == 100.0 and sim.camera.type == "scmos"
+    assert (
+        sim.psf.sigma_px == (1.0, 1.3) and sim.photons == (500.0, 5000.0) and sim.background == (20.0, 150.0)
+    )
+    assert cfg.data.density_range == (0.1, 3.0) and cfg.data.tile_size == 40
+    assert cfg.model.kind == "var" and TrainConfig.from_json(CONFIGS / "unet_cpu.json").model.kind == "unet"
+
+
+def _error(values: dict) -> str:
+    with pytest.raises(ParameterError) as info:
+        TrainConfig.from_dict(values, source="my.json")
+    return str(info.value)
+
+
+def test_unknown_keys_are_named():
+    assert "my.json: key 'bogus': unknown key" in _error(tiny_config(bogus=1))
+    assert "key 'optimizer.momentum': unknown key" in _error(tiny_config(optimizer={"momentum": 0.9}))
+    assert "key 'data.simulation.psf.width'" in _error(
+        tiny_config(data={"simulation": {"psf": {"kind": "gaussian", "width": 2}}})
+    )
+
+
+def test_bad_values_are_named():
+    msg = _error(tiny_config(optimizer={"lr": -1.0}))
+    assert "key 'optimizer.lr'" in msg and "greater than 0" in msg and "-1" in msg
+    assert "key 'data.tile_size'" in _error(tiny_config(data={"tile_size": 2}))
+    assert "key 'model.depth'" in _error(tiny_config(model={**tiny_config()["model"], "depth": 0}))
+    assert "key 'batch_size'" in _error(tiny_config(batch_size="many"))
+    assert "density_range" in _error(tiny_config(data={"density_range": [3.0, 1.0]}))
+    assert "key 'device'" in _error(tiny_config(device="tpu"))
+
+
+def test_from_json_file_errors(tmp_path):
+    with pytest.raises(InputFileError, match="missing.json: no such config file"):
+        TrainConfig.from_json(tmp_path / "missing.json")
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputFileError, match="broken.json: not valid JSON"):
+        TrainConfig.from_json(bad)
+    good = tmp_path / "tiny.json"
+    good.write_text(json.dumps(tiny_config()))
+    assert TrainConfig.from_json(good).batch_size == 4
+
+
+def test_labelled_source_needs_stack_and_emitters():
+    values = tiny_config(data={"kind": "labelled", "paths": [{"stack": "movie.tif"}]})
+    del values["data"]["simulation"], values["data"]["val_frames"]
+    assert "data.paths[0]" in _error(values)
+
+
+def test_gmm_loss_needs_sigma_channels():
+    values = tiny_config(loss={"kind": "gmm"})
+    assert "loss.kind 'gmm' needs model.sigma_channels" in _error(values)

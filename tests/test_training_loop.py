@@ -1,0 +1,178 @@
+"""The trainer: checkpoints and TensorBoard, exact resume, stopping from another thread, NaN handling."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from _training_helpers import tiny_config
+from napari_var_emitter.checkpoints import load_checkpoint, load_model
+from napari_var_emitter.training import train
+from napari_var_emitter.training import trainer as trainer_module
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+class StopAt:
+    """Callback: set ``event`` when ``step`` is reached (what the GUI's Stop button does)."""
+
+    def __init__(self, step: int, event: threading.Event):
+        self.step, self.event = step, event
+
+    def on_step(self, state):
+        if state.step == self.step:
+            self.event.set()
+
+
+class Recorder:
+    def __init__(self):
+        self.steps, self.validations, self.checkpoints, self.started, self.ended = [], [], [], 0, 0
+
+    def on_train_start(self, state):
+        self.started += 1
+
+    def on_step(self, state):
+        self.steps.append((state.step, state.epoch, state.total_steps, state.loss, state.lr))
+
+    def on_validation(self, state, metrics):
+        self.validations.append(dict(metrics))
+
+    def on_checkpoint(self, state, path):
+        self.checkpoints.append(path.name)
+
+    def on_train_end(self, state):
+        self.ended += 1
+
+
+def test_train_writes_checkpoints_history_and_calls_back(tmp_path):
+    rec = Recorder()
+    result = train(
+        tiny_config(checkpoint={"every_n_epochs": 1, "keep": 1}),
+        tmp_path / "run",
+        callbacks=[rec],
+        progress=False,
+    )
+    out = tmp_path / "run"
+    assert result.last_checkpoint == out / "last.pt" and result.best_checkpoint == out / "best.pt"
+    assert sorted(p.name for p in out.glob("*.pt")) == ["best.pt", "epoch_002.pt", "last.pt"]  # keep=1
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert [h["epoch"] for h in result.history] == [0, 1]
+    assert {"train_loss", "val_loss", "precision", "recall", "jaccard", "rmse_lat"} <= set(result.history[-1])
+    assert rec.started == rec.ended == 1 and len(rec.validations) == 2
+    assert [s[0] for s in rec.steps] == list(range(1, 9))
+    step, epoch, total, loss, lr = rec.steps[-1]
+    assert (step, epoch, total) == (8, 1, 8) and math.isfinite(loss) and lr > 0
+    assert "last.pt" in rec.checkpoints and "best.pt" in rec.checkpoints
+    assert "train_state" in load_checkpoint(out / "last.pt") and "train_state" not in load_checkpoint(
+        out / "best.pt"
+    )
+    ckpt = load_checkpoint(out / "best.pt")
+    assert ckpt["simulation"]["photons"] == [2000.0, 5000.0] and ckpt["pixel_size_nm"] == 100.0
+    assert ckpt["training"]["config"]["batch_size"] == 4
+
+
+def test_resume_is_exact(tmp_path):
+    cfg = tiny_config(scheduled_sampling={"start": 0.9, "end": 0.3, "anneal_from": 0.0, "anneal_to": 1.0})
+    full = train(cfg, tmp_path / "full", progress=False)
+    stop = threading.Event()
+    part = train(cfg, tmp_path / "part", callbacks=[StopAt(3, stop)], stop_event=stop, progress=False)
+    assert load_checkpoint(part.last_checkpoint)["training"]["step"] == 3  # stopped mid-epoch
+    resumed = train(cfg, tmp_path / "part", resume=part.last_checkpoint, progress=False)
+    a = load_checkpoint(full.last_checkpoint)
+    b = load_checkpoint(resumed.last_checkpoint)
+    assert b["training"]["step"] == a["training"]["step"] == 8
+    for k, v in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][k], v, rtol=0, atol=1e-6, msg=k)
+    assert resumed.history[-1]["jaccard"] == pytest.approx(full.history[-1]["jaccard"])
+    assert resumed.history[-1]["val_loss"] == pytest.approx(full.history[-1]["val_loss"], abs=1e-5)
+
+
+def test_stop_from_another_thread_leaves_a_loadable_checkpoint(tmp_path):
+    cfg = tiny_config(epochs=50)  # far more steps than the test waits for
+    stop, running = threading.Event(), threading.Event()
+    rec = Recorder()
+
+    class Signal:
+        def on_step(self, state):
+            if state.step == 2:
+                running.set()
+                stop.wait(30)  # the GUI sets the event while this batch is being processed
+
+    out: dict = {}
+    worker = threading.Thread(
+        target=lambda: out.setdefault(
+            "result", train(cfg, tmp_path / "gui", callbacks=[rec, Signal()], stop_event=stop, progress=False)
+        )
+    )
+    worker.start()
+    assert running.wait(60)
+    stop.set()
+    worker.join(60)
+    assert not worker.is_alive()
+    result = out["result"]
+    assert result.stop_reason == "stop requested"
+    assert rec.steps[-1][0] == 2  # ended at the end of the batch during which stop was requested
+    loaded = load_model(result.last_checkpoint)
+    with torch.no_grad():
+        outputs = loaded.model(torch.rand(1, 1, 16, 16) * 100)
+    assert all(torch.isfinite(o).all() for o in outputs)
+
+
+def _nan_on_calls(calls: set[int], monkeypatch):
+    real = trainer_module.build_loss
+
+    def build(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        counter = {"n": 0}
+
+        def wrapped(outputs, targets, progress, aux=None):
+            total, comps = loss(outputs, targets, progress, aux)
+            if outputs[0].requires_grad:  # training steps only, not validation
+                counter["n"] += 1
+                if counter["n"] in calls:
+                    total = total * float("nan")
+            return total, comps
+
+        return wrapped
+
+    monkeypatch.setattr(trainer_module, "build_loss", build)
+
+
+def test_non_finite_loss_is_skipped_and_training_continues(tmp_path, monkeypatch, caplog):
+    _nan_on_calls({2, 5}, monkeypatch)
+    result = train(tiny_config(), tmp_path / "nan", progress=False)
+    assert result.stop_reason == "finished"
+    assert result.history[-1]["skipped_steps"] == 2 and result.history[-1]["step"] == 8
+    assert math.isfinite(result.history[-1]["train_loss"])
+    state = load_checkpoint(result.last_checkpoint)["state_dict"]
+    assert all(torch.isfinite(v).all() for v in state.values())
+    assert "non-finite loss" in caplog.text
+
+
+def test_repeated_failures_roll_back_with_lower_lr(tmp_path, monkeypatch, caplog):
+    _nan_on_calls({3, 4}, monkeypatch)
+    result = train(
+        tiny_config(stability={"max_failures": 2, "lr_drop": 0.5}), tmp_path / "rb", progress=False
+    )
+    assert "rolled back" in caplog.text
+    ts = load_checkpoint(result.last_checkpoint)["train_state"]
+    assert ts["scheduler"]["lr_scale"] == 0.5
+    assert np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_validation_every_n_epochs_and_at_the_end(tmp_path):
+    rec = Recorder()
+    cfg = tiny_config(epochs=3, validation={"every_n_epochs": 2, "batch_size": 16})
+    result = train(cfg, tmp_path / "v", callbacks=[rec], progress=False)
+    assert ["jaccard" in h for h in result.history] == [False, True, True]  # epoch 2, then the last one
+    assert len(rec.validations) == 2
