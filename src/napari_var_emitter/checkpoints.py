@@ -160,7 +160,7 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     except Exception as exc:  # pydantic ValidationError or a foreign camera dict
         raise CheckpointError(path, f"invalid camera parameters ({exc})") from None
     if str(device) == "auto":
-        from .training.devices import resolve_device
+        from .devices import resolve_device
 
         device = resolve_device("auto")
     model = model.to(device)

@@ -1,4 +1,4 @@
-"""Device choice (auto: cuda > mps > cpu) and an automatic batch size from free memory."""
+"""An automatic batch size from free memory (device choice lives in ``napari_var_emitter.devices``)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,11 @@ import torch
 
 from ..errors import ParameterError
 
-__all__ = ["resolve_device", "free_memory_bytes", "auto_batch_size"]
+__all__ = ["free_memory_bytes", "auto_batch_size", "check_batch_size"]
 
 #: activations held per output value during a forward pass (a deliberately generous rule of thumb)
 _ACTIVATION_FACTOR = 8
 _MAX_BATCH = 256
-
-
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """``"auto" | "cpu" | "cuda[:i]" | "mps"`` -> an available device (auto: CUDA > MPS > CPU)."""
-    name = str(name)
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ParameterError(f"device '{name}': CUDA is not available on this machine (use 'cpu' or 'auto')")
-    if name == "mps" and not mps:
-        raise ParameterError("device 'mps': Apple MPS is not available on this machine (use 'cpu' or 'auto')")
-    if name != "cpu" and not name.startswith(("cuda", "mps")):
-        raise ParameterError(f"device '{name}': must be auto, cpu, cuda or mps")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise ParameterError(f"device '{name}': {exc}") from None
 
 
 def free_memory_bytes(device: torch.device) -> int:

@@ -23,9 +23,10 @@ import torch
 
 from .._version import __version__
 from ..camera import CameraConfig, adu_to_photons
+from ..devices import flush_denormals, resolve_device
 from ..errors import InputFileError, ParameterError
 from ..models import layout
-from .devices import auto_batch_size, check_batch_size, resolve_device
+from .devices import auto_batch_size, check_batch_size
 from .postprocess import empty_table, localize
 from .tiling import forward_tiled, plan_axis
 
@@ -113,6 +114,7 @@ class Predictor:
         from ..checkpoints import LoadedModel, load_model
 
         self.device = resolve_device(device)
+        flush_denormals()
         if model is None or isinstance(model, str | os.PathLike):
             loaded = load_model(model, device=self.device)
         elif isinstance(model, LoadedModel):

@@ -29,13 +29,13 @@ import pandas as pd
 import torch
 
 from ..checkpoints import load_checkpoint, save_checkpoint
+from ..devices import flush_denormals, resolve_device
 from ..errors import CheckpointError, ParameterError
 from ..losses import build_loss
 from ..models import build_model
 from .callbacks import CallbackList, EarlyStopping, ProgressBar, TensorBoardLogger, TrainState, is_better
 from .config import SimulationData, TrainConfig
 from .data import Batch, build_datasets, step_loader
-from .devices import resolve_device
 from .distributed import DistInfo, any_flag, barrier, cleanup, init_distributed
 from .schedule import lr_factor, teacher_prob
 
@@ -119,6 +119,7 @@ class Trainer:
     ):
         self.cfg = cfg
         self.device = resolve_device(device or cfg.device)
+        flush_denormals()
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -352,6 +353,11 @@ class Trainer:
         model = self.raw_model
         was_training = model.training
         model.eval()
+        # score every scale densely: sparse refinement leaves fine maps empty away from 1x candidates, which
+        # would make the validation loss meaningless (the detection metrics are the same either way)
+        sparse = getattr(model, "sparse_refine", None)
+        if sparse is not None:
+            model.sparse_refine = False
         preds, truths, loss_sum, n = [], [], 0.0, 0
         k = self.cfg.validation.scale_index
         factor = int(model.scales[k])
@@ -381,6 +387,8 @@ class Trainer:
                 n += len(vb.x)
         finally:
             model.train(was_training)
+            if sparse is not None:
+                model.sparse_refine = sparse
         pred = pd.concat(preds, ignore_index=True) if preds else truths[0].iloc[:0]
         metrics = evaluate(pred, pd.concat(truths, ignore_index=True), self.cfg.validation.tolerance_nm)
         metrics = {k: float(v) for k, v in metrics.items()}
