@@ -78,9 +78,14 @@ def test_truncated_file(ckpt_path, tmp_path):
         load_checkpoint(bad)
 
 
-def test_garbage_file(tmp_path):
+@pytest.mark.parametrize(
+    "content",
+    [b"not a checkpoint at all" * 10, bytes(range(256)) * 12, b"PK\x03\x04 a broken zip"],
+    ids=["text", "random-bytes", "broken-zip"],
+)
+def test_garbage_file(tmp_path, content):
     bad = tmp_path / "garbage.pt"
-    bad.write_bytes(b"not a checkpoint at all" * 10)
+    bad.write_bytes(content)
     with pytest.raises(CheckpointError, match="garbage.pt"):
         load_checkpoint(bad)
 

@@ -101,6 +101,15 @@ def test_cancel_after_first_batch_keeps_its_results():
     assert p.predict(movie, cancel=lambda: True).table.empty
 
 
+def test_a_suspended_stream_leaves_grad_enabled_in_the_callers_thread():
+    """A widget may cancel mid-stream on a pooled worker thread that trains next."""
+    movie = render_frames(isolated_emitters(6, (24, 24)), 6, (24, 24))
+    batches = Predictor(loaded(MatchedFilterModel()), device="cpu", batch_size=2).iter_batches(movie)
+    next(batches)
+    assert torch.is_grad_enabled()
+    batches.close()
+
+
 def test_edge_frames_are_replicated_for_3_frame_models():
     seen = []
 

@@ -138,3 +138,27 @@ def test_quick_overfit_reduces_the_loss(kind):
         opt.step()
         history.append(float(total.detach()))
     assert np.mean(history[-5:]) < np.mean(history[:5]) - 0.1 * abs(np.mean(history[:5]))
+
+
+def test_default_loss_leaves_the_uniform_probability_plateau():
+    """GMM alone can sit for hundreds of steps at a uniform p that only matches the count; the default
+    loss (GMM + occupancy BCE) must make a VAR, fed its own predictions, put p > 0.5 on true emitters."""
+    torch.manual_seed(0)
+    x, t = batch(b=4, h=24, w=24, n=4, n_frames=1, bg=20.0, seed=3)
+    x = x * 4  # bright, isolated emitters: detection is easy once p is not uniform
+    cfg = tiny_var(n_frames=1)
+    model = build_model(cfg)
+    loss = build_loss({"kind": "gmm", "scale_weights": [1, 0, 0, 0]}, cfg)
+    assert loss.config.occupancy_weight > 0
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(120):
+        outs, aux = model(x, teacher=None, return_aux=True)
+        total, comps = loss(outs[:1], t, 1.0, aux)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    assert "s1/occupancy" in comps
+    p = torch.sigmoid(model.eval()(x, max_scale=1)[0][:, L.P])
+    cols, rows = t.xyz[..., 0].long(), t.xyz[..., 1].long()
+    at_emitters = p[torch.arange(4)[:, None], rows, cols][t.mask]
+    assert at_emitters.mean() > 0.5

@@ -270,11 +270,13 @@ class Predictor:
         p_only = [f for f in factors if f != self.scale]
         self.warnings = []
         all_idx = np.asarray(rng, dtype=np.int64)
-        with torch.inference_mode():
-            for start in range(0, len(all_idx), batch):
-                if _is_cancelled(cancel):
-                    return
-                idx = all_idx[start : start + batch]
+        for start in range(0, len(all_idx), batch):
+            if _is_cancelled(cancel):
+                return
+            idx = all_idx[start : start + batch]
+            # inference mode per batch, never across the yield: a suspended generator must not leave grad
+            # switched off in the caller's thread (a worker thread may train next)
+            with torch.inference_mode():
                 x = self._load_batch(data, idx, n_total)
                 if start == 0:
                     self._check_data(x, px)
@@ -290,11 +292,8 @@ class Predictor:
                     frames=idx,
                     max_sigma_nm=self.max_sigma_nm,
                 )
-                maps = {}
-                for f in scales:
-                    o = outs[f][:, layout.P]
-                    maps[f] = torch.sigmoid(o).float().cpu().numpy()
-                yield BatchResult(idx, table, maps)
+                maps = {f: torch.sigmoid(outs[f][:, layout.P]).float().cpu().numpy() for f in scales}
+            yield BatchResult(idx, table, maps)
 
     def predict(
         self,

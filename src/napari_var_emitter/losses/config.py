@@ -14,7 +14,10 @@ class LossConfig(BaseModel):
     ``warmup * (k-1)/(K-1)`` to ``warmup * k/(K-1)``; the 1x scale always has full weight. ``scale_weights``
     multiplies each output scale (default 1). Coarse token rungs get PPXYZB-style occupancy BCE and offset
     regression with ``coarse_weight``; the VQ commitment loss (when the model has one) gets ``vq_weight``.
-    ``channel_weights`` are (p, photons, dx, dy, z, bg) for PPXYZB.
+    ``channel_weights`` are (p, photons, dx, dy, z, bg) for PPXYZB. With ``kind="gmm"``, ``occupancy_weight``
+    adds a per-frame occupancy BCE (positive pixels weighted by ``occupancy_pos_weight``) to every scale: the
+    GMM loss alone has a plateau where p is uniform and only matches the count, which a model may take
+    hundreds of steps to leave (or never, on a short CPU budget); the BCE concentrates p on emitter pixels.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -32,5 +35,7 @@ class LossConfig(BaseModel):
     warmup: float = Field(0.3, ge=0, le=1)
     scale_floor: float = Field(0.05, ge=0, le=1)
     gmm_window_px: float = Field(1.5, gt=0)
+    occupancy_weight: float = Field(1.0, ge=0)
+    occupancy_pos_weight: float = Field(4.0, gt=0)
     sigma_min: float = Field(0.01, gt=0)
     sigma_max: float = Field(10.0, gt=0)

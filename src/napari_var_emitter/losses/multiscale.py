@@ -4,8 +4,10 @@ occupancy, VQ commitment."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..models import layout as L
 from ..models.config import VARConfig
 from .config import LossConfig
 from .gmm import gmm_loss
@@ -21,6 +23,13 @@ def scale_weight(k: int, n_scales: int, progress: float, config: LossConfig) -> 
     start = config.warmup * (k - 1) / (n_scales - 1)
     ramp = min(max((progress - start) / (config.warmup / (n_scales - 1)), 0.0), 1.0)
     return base * max(config.scale_floor, ramp)
+
+
+def occupancy_bce(out: torch.Tensor, target: torch.Tensor, config: LossConfig) -> torch.Tensor:
+    """BCE of the p logits against the occupancy map, summed per frame (the scale of the GMM terms)."""
+    pw = torch.as_tensor(config.occupancy_pos_weight, dtype=out.dtype, device=out.device)
+    bce = F.binary_cross_entropy_with_logits(out[:, L.P], target[:, L.P], pos_weight=pw, reduction="sum")
+    return bce / out.shape[0]
 
 
 def _label(factor: float) -> str:
@@ -66,6 +75,9 @@ class MultiScaleLoss(nn.Module):
                     + cfg.mixture_weight * t["mixture"]
                     + cfg.bg_weight * t["bg"]
                 )
+                if cfg.occupancy_weight > 0:
+                    t["occupancy"] = occupancy_bce(out, rasterize(targets, f, out.shape[-2:], mc), cfg)
+                    term = term + cfg.occupancy_weight * t["occupancy"]
             else:
                 tmap = rasterize(targets, f, out.shape[-2:], mc)
                 t = ppxyzb_loss(out, tmap, f, cfg.pos_weight, cfg.channel_weights, cfg.regression)

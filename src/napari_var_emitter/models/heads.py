@@ -55,13 +55,22 @@ def prediction_state(out: torch.Tensor, teacher: torch.Tensor | None = None) -> 
     )
 
 
-def upsample_state(state: torch.Tensor, r: int) -> torch.Tensor:
+def upsample_state(state: torch.Tensor, r: int, positions: bool = True) -> torch.Tensor:
     """Upsample a [prob, dx, dy, photons] state by an integer ratio ``r`` into the next scale's N_PREV inputs.
 
     Offsets are re-expressed relative to each child pixel's centre, in child pixels:
     ``dx_child = r * dx - ((i + 0.5) - r / 2)`` for child column i; ``child prob`` is the probability times a
     tent weight of how close the emitter lies to that child, so the head knows which child holds it.
+
+    ``positions=False`` hands on only where emitters roughly are (the probability; offsets, photons and the
+    tent are zero / the plain probability). Rungs that must *detect* from the image (token rungs, 1x) get
+    this: with exact teacher-forced offsets they learn to copy the teacher and ignore the image, and then
+    fail on their own coarse predictions at inference.
     """
+    if not positions:
+        prob = repeat_up(state[:, :1], r)
+        zeros = torch.zeros_like(prob)
+        return torch.cat([prob, prob, zeros, zeros, zeros], dim=1)
     prob, dx, dy, phot = repeat_up(state, r).unbind(1)
     h, w = prob.shape[-2:]
     sub = (torch.arange(r, device=state.device, dtype=state.dtype) + 0.5) - r / 2

@@ -81,12 +81,27 @@ class VARPredictor(EmitterModel):
         self.transformer = ScaleTransformer(d, c.depth, c.n_heads, c.mlp_ratio)
         self.vq = VectorQuantizer(d, c.vq_codebook_size, c.vq_beta) if c.vq else None
         self.tok_head = nn.Linear(d, nc)
-        hc = c.head_channels
-        self.f1_proj = nn.Conv2d(c.enc_channels[0], hc, 1)
-        self.f2_proj = nn.Conv2d(c.enc_channels[1], hc, 1) if len(c.enc_channels) > 1 else None
-        self.tok_proj = nn.Linear(d, hc)
-        self.prev1 = nn.Conv2d(N_PREV, hc, 1)
-        self.head1 = nn.Sequential(conv3(hc, hc), nn.ReLU(), conv3(hc, hc), nn.ReLU())
+        hc, ec = c.head_channels, c.enc_channels
+        # 1x: a U-Net decoder whose bottleneck is the last token rung. Token features and that rung's
+        # probability enter at its stride; each level up doubles the resolution and concatenates the
+        # encoder's skip features (the same decoder the baseline U-Net learns quickly with).
+        self.level = int(math.log2(self.token_strides[-1]))
+        self.tok_proj = nn.Linear(d, ec[self.level])
+        self.prev_proj = nn.Conv2d(N_PREV, ec[self.level], 1)
+        self.decoder = nn.ModuleList(
+            nn.Sequential(
+                conv3(ec[lv + 1] + ec[lv], ec[lv] if lv else hc),
+                nn.ReLU(),
+                conv3(ec[lv] if lv else hc, ec[lv] if lv else hc),
+                nn.ReLU(),
+            )
+            for lv in range(self.level)
+        )
+        self.head1 = (
+            nn.Sequential(conv3(ec[0], hc), nn.ReLU(), conv3(hc, hc), nn.ReLU())
+            if self.level == 0
+            else nn.Identity()
+        )
         self.out1 = nn.Conv2d(hc, nc, 1)
         widths = (hc, *c.fine_channels)
         self.fine = nn.ModuleList(FineHead(a, b, nc) for a, b in zip(widths, widths[1:], strict=False))
@@ -124,7 +139,7 @@ class VARPredictor(EmitterModel):
         if prev_state is None:
             e = e + self.start
         else:
-            up = upsample_state(prev_state, self.token_strides[k - 1] // s)
+            up = upsample_state(prev_state, self.token_strides[k - 1] // s, positions=False)
             e = e + self.prev_in(up.flatten(2).transpose(1, 2))
         pos = sincos_2d(hw[0], hw[1], e.shape[-1], s, device=e.device)
         return e + pos + self.scale_emb[k]
@@ -183,12 +198,11 @@ class VARPredictor(EmitterModel):
         state = self._mix(prediction_state(coarse[-1]), teach[-1], uses[n_tok - 1])
 
         # camera resolution
-        s_last = self.token_strides[-1]
         tok = self.tok_proj(tk).transpose(1, 2).reshape(b, -1, *hws[-1])
-        z = self.f1_proj(feats[0]) + _up(tok, s_last) + self.prev1(upsample_state(state, s_last))
-        if self.f2_proj is not None:
-            z = z + _up(self.f2_proj(feats[1]), 2)
-        hidden1 = self.head1(z)
+        y = F.relu(feats[self.level] + tok + self.prev_proj(upsample_state(state, 1, positions=False)))
+        for lv in reversed(range(self.level)):
+            y = self.decoder[lv](torch.cat([_up(y, 2), feats[lv]], 1))
+        hidden1 = self.head1(y)
         outs = [activate(self.out1(hidden1))]
 
         # next-scale heads

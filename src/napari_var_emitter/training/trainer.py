@@ -524,7 +524,7 @@ def train(
     if debug:
         cfg = debug_config(cfg)
     device = None if device in (None, "auto") and cfg.device != "auto" else device
-    with torch.autograd.set_detect_anomaly(debug):
+    with torch.enable_grad(), torch.autograd.set_detect_anomaly(debug):
         trainer = Trainer(cfg, out_dir, device, callbacks, stop_event, progress)
         try:
             if resume is not None:
