@@ -1,0 +1,53 @@
+"""Smoke test of the full benchmark suite (tiny: 1 density per regime, a few frames; no timing asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from _models_helpers import tiny_var
+from napari_var_emitter.camera import CameraConfig
+from napari_var_emitter.checkpoints import save_checkpoint
+from napari_var_emitter.models import UNetConfig, build_model
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _checkpoint(path: Path, config) -> Path:
+    return save_checkpoint(
+        path,
+        model_config=config.model_dump(),
+        state_dict=build_model(config).state_dict(),
+        camera=CameraConfig(),
+        pixel_size_nm=100.0,
+        simulation={"psf": {"kind": "gaussian", "sigma_px": [1.0, 1.3]}},
+    )
+
+
+@pytest.mark.slow  # Picasso's numba compilation dominates (~30-60 s on 2 cores)
+def test_run_all_writes_report_with_every_method(tmp_path, monkeypatch):
+    pytest.importorskip("picasso")
+    var = _checkpoint(tmp_path / "var.pt", tiny_var(n_frames=1))
+    unet = _checkpoint(tmp_path / "unet.pt", UNetConfig(n_frames=1, channels=(4, 8)))
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    spec = importlib.util.spec_from_file_location("run_all", BENCH_DIR / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "run_all", run_all)
+    spec.loader.exec_module(run_all)
+    out = tmp_path / "docs" / "benchmarks.md"
+    out.parent.mkdir()
+    args = ["--frames", "4", "--tiny", "--var", str(var), "--unet", str(unet), "--out", str(out)]
+    assert run_all.main(args) == 0
+
+    text = out.read_text()
+    for method in ("VAR (default model)", "localized at 8x (ablation)", "U-Net baseline", "Picasso"):
+        assert method in text
+    results = json.loads((out.parent / "benchmarks" / "results.json").read_text())
+    assert {r["regime"] for r in results["rows"]} == {"high SNR", "low SNR"}
+    assert all(0.0 <= r["jaccard"] <= 1.0 for r in results["rows"])
+    assert (out.parent / "benchmarks" / "jaccard_rmse.png").stat().st_size > 1000
+    assert all(p["seed"] >= run_all.HELD_OUT_SEED for p in results["params"].values())

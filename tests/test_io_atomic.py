@@ -1,0 +1,39 @@
+"""Atomic writes: the target appears whole or not at all, with the usual permissions."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from napari_var_emitter.errors import InputFileError
+from napari_var_emitter.io.atomic import atomic_path
+
+
+def test_success_renames_into_place_with_umask_permissions(tmp_path):
+    target = tmp_path / "table.csv"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".csv"  # writers that pick a format by suffix work
+        tmp.write_text("x,y\n1,2\n")
+        assert not target.exists()
+    assert target.read_text() == "x,y\n1,2\n"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]
+
+
+def test_failure_leaves_neither_target_nor_temp_file(tmp_path):
+    target = tmp_path / "locs.h5"
+    target.write_text("old content")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half a file")
+        raise RuntimeError("writer crashed")
+    assert target.read_text() == "old content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locs.h5"]
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(InputFileError, match="does not exist"), atomic_path(tmp_path / "nope" / "a.csv"):
+        pass
