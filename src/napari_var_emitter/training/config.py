@@ -129,7 +129,9 @@ class ValidationConfig(_Strict):
     threshold: float = Field(0.5, gt=0, le=1)
     tolerance_nm: float = Field(250.0, gt=0)
     batch_size: int = Field(64, ge=1)
-    scale_index: int = Field(-1, description="which output scale to localize on (-1: the finest)")
+    scale_index: int = Field(
+        0, description="output scale to localize on (0: camera resolution, like inference; -1: the finest)"
+    )
 
 
 class StabilityConfig(_Strict):
