@@ -262,14 +262,15 @@ def inference_section(path: Path) -> str:
     r = json.loads(path.read_text())
     model, picasso = r["throughput"]["model"]["frames_per_s"], r["throughput"]["picasso"]["frames_per_s"]
     lines = [
-        f"Machine: {r.get('machine')}.",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in (r.get("machine") or {}).items()) + ".",
         "",
         f"- bundled model: {model:.0f} frames/s, Picasso {picasso:.0f} frames/s, ratio {model / picasso:.3f} "
         "(64x64 frames at 1 emitter/µm²; `python benchmarks/bench_inference.py --threads 2 --json ...`)",
     ]
     for m in r.get("memory", []):
         lines.append(
-            f"- `predict` over a {m['frames']}-frame on-disk stack: peak RSS {m['peak_rss_mb']:.0f} MB"
+            f"- `predict` over a {m['frames']}-frame on-disk TIFF (read lazily): peak RSS "
+            f"{m['peak_rss_mib']:.0f} MiB, {m['localizations']} localizations"
         )
     return "\n".join(lines)
 

@@ -126,3 +126,13 @@ def test_threshold_sweep_and_missing_columns():
     with pytest.raises(ParameterError, match="x_nm"):
         match(pred.drop(columns="x_nm"), truth)
     assert efficiency(1.0, 0.0, 1.0) == 1.0
+
+
+def test_a_run_that_finds_nothing_reports_the_same_keys_as_nan():
+    cols = ("frame", "x_nm", "y_nm", "photons", "bg", "crlb_x_nm", "crlb_y_nm")
+    truth = table([(0, 100, 100, 1000, 50, 10, 10)], cols)
+    found = evaluate(truth.drop(columns=["crlb_x_nm", "crlb_y_nm"]), truth)
+    nothing = evaluate(truth.iloc[:0].drop(columns=["crlb_x_nm", "crlb_y_nm"]), truth)
+    assert set(nothing) == set(found)
+    assert nothing["recall"] == 0 and np.isnan(nothing["photons_rel_error"]) and np.isnan(nothing["crlb_lat"])
+    assert found["photons_rel_error"] == 0 and found["crlb_lat"] == pytest.approx(np.sqrt(200))

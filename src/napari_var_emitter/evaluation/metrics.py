@@ -66,6 +66,15 @@ def metrics_from_matches(m: Matches) -> dict[str, float]:
     out["bias_y"] = float(dy.mean()) if tp else float("nan")
     out["efficiency_lat"] = efficiency(jac, out["rmse_lat"], 1.0)
     out["efficiency_ax"] = efficiency(jac, out["rmse_ax"], 0.5)
+    # the optional metrics exist whenever the tables have the columns (NaN without matches), so that callers
+    # see the same keys for a run that found nothing
+    nan = float("nan")
+    if "photons" in m.pred.columns and "photons" in m.truth.columns:
+        out["photons_rel_error"] = out["photons_rel_bias"] = nan
+    if "bg" in m.pred.columns and "bg" in m.truth.columns:
+        out["bg_abs_error"] = out["bg_rel_error"] = nan
+    if {"crlb_x_nm", "crlb_y_nm"} <= set(m.truth.columns):
+        out["crlb_lat"] = out["rmse_lat_over_crlb"] = nan
     if tp and "photons_pred" in pairs and "photons_true" in pairs:
         true_ph = pairs["photons_true"].to_numpy(float)
         rel = (pairs["photons_pred"].to_numpy(float) - true_ph) / np.where(true_ph > 0, true_ph, np.nan)
