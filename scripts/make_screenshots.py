@@ -46,8 +46,10 @@ def shot(viewer: napari.Viewer, name: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, help="use this model instead of training one")
-    parser.add_argument("--steps", type=int, default=80, help="training steps when no checkpoint is given")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="model for the inference and render shots (default: the one trained)"
+    )
+    parser.add_argument("--steps", type=int, default=200, help="steps of the short training run shown")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
 
@@ -63,28 +65,27 @@ def main() -> None:
     training = TrainingWidget(viewer)
     dock = viewer.window.add_dock_widget(training, name="Train a model", area="right")
     out_dir = Path(tempfile.mkdtemp(prefix="var-emitter-train-"))
-    checkpoint = args.checkpoint
-    if checkpoint is None:
-        per_epoch = max(10, args.steps // 4)
-        config = {
-            "model": {"kind": "var", "preset": "cpu", "n_frames": 1, "tile_size": 32, "margin": 6},
-            "data": {"kind": "simulation", "tile_size": 32, "steps_per_epoch": per_epoch, "val_frames": 32},
-            "batch_size": 8,
-            "epochs": max(1, args.steps // per_epoch),
-            "validation": {"batch_size": 32},
-            "device": "cpu",
-        }
-        config_path = out_dir / "screenshot_config.json"
-        config_path.write_text(json.dumps(config))
-        training.load_config(config_path)
-        training.estimate_layer.set_layer("simulated SMLM movie")
-        training.estimate_from_image()
-        training.out_dir.set_path(out_dir)
-        training.start()
-        wait_until(lambda: not training.running)
-        shot(viewer, "02_training.png")
-        training.use_button.click()
-        checkpoint = training.checkpoint_path()
+    per_epoch = max(10, args.steps // 4)
+    config = {
+        "model": {"kind": "var", "preset": "cpu", "n_frames": 1, "tile_size": 32, "margin": 6},
+        "data": {"kind": "simulation", "tile_size": 32, "steps_per_epoch": per_epoch, "val_frames": 32},
+        "batch_size": 8,
+        "epochs": max(1, args.steps // per_epoch),
+        "validation": {"batch_size": 32},
+        "device": "cpu",
+    }
+    config_path = out_dir / "screenshot_config.json"
+    config_path.write_text(json.dumps(config))
+    training.load_config(config_path)
+    training.estimate_layer.set_layer("simulated SMLM movie")
+    training.estimate_from_image()
+    training.out_dir.set_path(out_dir)
+    training.start()
+    wait_until(lambda: not training.running)
+    shot(viewer, "02_training.png")
+    training.use_button.click()
+    # the training shot always shows a short run; inference and render use --checkpoint when given
+    checkpoint = args.checkpoint or training.checkpoint_path()
     viewer.window.remove_dock_widget(dock)
 
     # inference
