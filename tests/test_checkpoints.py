@@ -80,8 +80,8 @@ def test_truncated_file(ckpt_path, tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    [b"not a checkpoint at all" * 10, bytes(range(256)) * 12, b"PK\x03\x04 a broken zip"],
-    ids=["text", "random-bytes", "broken-zip"],
+    [b"not a checkpoint at all" * 10, bytes(range(256)) * 12, b"PK\x03\x04 a broken zip", b"hello\n"],
+    ids=["text", "random-bytes", "broken-zip", "one-line"],
 )
 def test_garbage_file(tmp_path, content):
     bad = tmp_path / "garbage.pt"

@@ -90,7 +90,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         if "Unsupported global" in str(exc):
             raise CheckpointError(path, "contains Python objects; refusing to load (weights_only)") from None
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
-    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError, TypeError) as exc:
+    except (IndexError, KeyError, TypeError):  # the unpickler choked on bytes that are no checkpoint at all
+        raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(path, f"truncated or corrupt checkpoint ({first})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
