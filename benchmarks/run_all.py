@@ -324,7 +324,8 @@ def write_report(results: pd.DataFrame, out_md: Path, out_dir: Path, frames: int
 
 Produced by `python benchmarks/run_all.py --frames {frames}` on {machine_text}; everything below is generated
 from that run (`--report-only` rewrites this page from `docs/benchmarks/results.json`). What the numbers mean
-for users, and what they do not show, is discussed in the [model card](model-card.md).
+for users, and what they do not show, is discussed in the [model card](model-card.md); a 3-D (astigmatic)
+run is in [benchmarks-3d.md](benchmarks-3d.md).
 
 ## Summary
 

@@ -51,3 +51,24 @@ def test_run_all_writes_report_with_every_method(tmp_path, monkeypatch):
     assert all(0.0 <= r["jaccard"] <= 1.0 for r in results["rows"])
     assert (out.parent / "benchmarks" / "jaccard_rmse.png").stat().st_size > 1000
     assert all(p["seed"] >= run_all.HELD_OUT_SEED for p in results["params"].values())
+
+
+def test_run_3d_writes_report(tmp_path):
+    astig = {"kind": "astigmatic", "sigma0_px": 1.1, "focal_offset_nm": 400.0, "depth_nm": 400.0}
+    ckpt = save_checkpoint(
+        tmp_path / "astig.pt",
+        model_config=tiny_var(n_frames=1).model_dump(),
+        state_dict=build_model(tiny_var(n_frames=1)).state_dict(),
+        camera=CameraConfig(),
+        pixel_size_nm=100.0,
+        simulation={"psf": astig, "z_range_nm": [-500.0, 500.0]},
+    )
+    spec = importlib.util.spec_from_file_location("run_3d", BENCH_DIR / "run_3d.py")
+    run_3d = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_3d)
+    out = tmp_path / "docs" / "benchmarks-3d.md"
+    out.parent.mkdir()
+    assert run_3d.main(["--checkpoint", str(ckpt), "--frames", "3", "--out", str(out)]) == 0
+    assert "rmse_ax" in out.read_text()
+    rows = json.loads((out.parent / "benchmarks" / "results_3d.json").read_text())["rows"]
+    assert [r["density"] for r in rows] == list(run_3d.DENSITIES)
