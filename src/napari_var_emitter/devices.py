@@ -8,10 +8,23 @@ import torch
 from .errors import ParameterError
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
+def available_devices() -> list[str]:
+    """The device names this machine can run on, ``"auto"`` first (what the widgets offer)."""
+    return (
+        ["auto", "cpu"]
+        + (["cuda"] if torch.cuda.is_available() else [])
+        + (["mps"] if _mps_available() else [])
+    )
+
+
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``"auto" | "cpu" | "cuda[:i]" | "mps"`` -> an available :class:`torch.device`."""
     name = str(name)
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    mps = _mps_available()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

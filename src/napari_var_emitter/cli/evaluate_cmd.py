@@ -8,26 +8,7 @@ import math
 from pathlib import Path
 
 from ..errors import InputFileError
-
-SHOWN = (
-    "n_pred",
-    "n_true",
-    "tp",
-    "fp",
-    "fn",
-    "precision",
-    "recall",
-    "f1",
-    "jaccard",
-    "rmse_lat",
-    "rmse_ax",
-    "rmse_vol",
-    "efficiency_lat",
-    "efficiency_ax",
-    "photons_rel_error",
-    "bg_abs_error",
-    "rmse_lat_over_crlb",
-)
+from ..evaluation.metrics import SUMMARY_METRICS
 
 
 def add_parser(subparsers) -> None:
@@ -73,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     if args.border_px and frame_shape is None:
         raise InputFileError(args.pred, "--border-px needs the frame size, which neither table records")
     metrics = evaluate(pred, truth, args.tolerance_nm, args.tolerance_z_nm, args.border_px, frame_shape, px)
-    width = max(len(k) for k in SHOWN)
-    for key in SHOWN:
+    width = max(len(k) for k in SUMMARY_METRICS)
+    for key in SUMMARY_METRICS:
         if key in metrics:
             print(f"{key:<{width}}  {_fmt(metrics[key])}")
     if args.out_dir:

@@ -37,6 +37,42 @@ def exclude_border(
     return table[keep].reset_index(drop=True)
 
 
+#: the metrics a user reads first (``var-emitter evaluate`` prints these)
+SUMMARY_METRICS = (
+    "n_pred",
+    "n_true",
+    "tp",
+    "fp",
+    "fn",
+    "precision",
+    "recall",
+    "f1",
+    "jaccard",
+    "rmse_lat",
+    "rmse_ax",
+    "rmse_vol",
+    "efficiency_lat",
+    "efficiency_ax",
+    "photons_rel_error",
+    "bg_abs_error",
+    "rmse_lat_over_crlb",
+)
+#: the columns of :func:`threshold_sweep` besides the threshold (always defined, whatever the tables hold)
+SWEEP_METRICS = (
+    "n_pred",
+    "tp",
+    "fp",
+    "fn",
+    "precision",
+    "recall",
+    "f1",
+    "jaccard",
+    "rmse_lat",
+    "rmse_ax",
+    "efficiency_lat",
+)
+
+
 def metrics_from_matches(m: Matches) -> dict[str, float]:
     """All metrics of a :class:`Matches`; NaN where a metric is undefined (no pairs, no z, ...)."""
     tp, fp, fn = m.tp, m.fp, m.fn
@@ -145,22 +181,7 @@ def threshold_sweep(
         rows.append(
             {
                 "threshold": float(th),
-                **{
-                    k: r[k]
-                    for k in (
-                        "n_pred",
-                        "tp",
-                        "fp",
-                        "fn",
-                        "precision",
-                        "recall",
-                        "f1",
-                        "jaccard",
-                        "rmse_lat",
-                        "rmse_ax",
-                        "efficiency_lat",
-                    )
-                },
+                **{k: r[k] for k in SWEEP_METRICS},
             }
         )
     return pd.DataFrame(rows)

@@ -39,6 +39,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...devices import available_devices
 from ...errors import ParameterError
 from ._common import (
     LAST_CHECKPOINT,
@@ -169,7 +170,7 @@ class InferenceWidget(QWidget):
         self.browse = QPushButton("Browse…")
         self.camera = CameraForm()
         self.device = QComboBox()
-        self.device.addItems(_devices())
+        self.device.addItems(available_devices())
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.01, 0.99)
         self.threshold.setSingleStep(0.05)
@@ -534,14 +535,3 @@ class InferenceWidget(QWidget):
             self._progress.close()
             self.run_button.setEnabled(True)
             self.cancel_button.setEnabled(False)
-
-
-def _devices() -> list[str]:
-    import torch
-
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        devices.append("mps")
-    return devices

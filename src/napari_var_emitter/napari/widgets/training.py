@@ -37,6 +37,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...devices import available_devices
 from ...errors import ParameterError
 from ._common import (
     CameraForm,
@@ -265,9 +266,7 @@ class TrainingWidget(QWidget):
         self.val_frames = _ispin(0, 100_000, 256)
         self.lr = _dspin(1e-6, 1.0, 5e-4, decimals=6, step=1e-4)
         self.device = QComboBox()
-        from .inference import _devices
-
-        self.device.addItems(_devices())
+        self.device.addItems(available_devices())
         self.out_dir = _PathEdit("Output folder", folder=True)
         self.load_config_button = QPushButton("Load config JSON…")
         essentials = QFormLayout()
