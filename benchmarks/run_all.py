@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import picasso_baseline  # noqa: E402
 from napari_var_emitter.camera import CameraConfig  # noqa: E402
-from napari_var_emitter.checkpoints import default_checkpoint_path, load_model  # noqa: E402
+from napari_var_emitter.checkpoints import LoadedModel, default_checkpoint_path, load_model  # noqa: E402
 from napari_var_emitter.evaluation import evaluate  # noqa: E402
 from napari_var_emitter.inference import Predictor  # noqa: E402
 from napari_var_emitter.simulation import SimulationConfig, simulate  # noqa: E402
@@ -97,10 +97,10 @@ def score(pred: pd.DataFrame, truth: pd.DataFrame, frame_shape) -> dict:
     }
 
 
-def build_methods(args, camera: CameraConfig, pixel_size_nm: float) -> list[Method]:
+def build_methods(args, var: LoadedModel) -> list[Method]:
+    camera, pixel_size_nm = var.camera, float(var.pixel_size_nm)
     methods = []
     common = {"device": "cpu", "threshold": args.threshold, "camera": camera, "pixel_size_nm": pixel_size_nm}
-    var = load_model(args.var)
     for scale in sorted(var.model.scales):
         label = "VAR (default model)" if scale == 1 else f"VAR, localized at {scale}x (ablation)"
         methods.append(Method(label, Predictor(var, scale=scale, **common)))
@@ -162,7 +162,7 @@ def main(argv=None) -> int:
     camera = var_meta.camera
     pixel_size_nm = float(var_meta.pixel_size_nm)
     sigma_px = tuple(var_meta.meta.get("simulation", {}).get("psf", {}).get("sigma_px", (1.0, 1.3)))
-    methods = build_methods(args, camera, pixel_size_nm)
+    methods = build_methods(args, var_meta)
     densities = DENSITIES[1:2] if args.tiny else DENSITIES
 
     rows = []
