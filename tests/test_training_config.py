@@ -22,15 +22,19 @@ def test_shipped_configs_validate(name):
     assert isinstance(cfg.data, LabelledData if name == "labelled.json" else SimulationData)
 
 
-def test_default_cpu_recipe_matches_documented_camera():
+def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_data():
     cfg = TrainConfig.from_json(CONFIGS / "default_cpu.json")
     sim = cfg.data.simulation
     assert sim.pixel_size_nm == 100.0 and sim.camera.type == "scmos"
-    assert (
-        sim.psf.sigma_px == (1.0, 1.3) and sim.photons == (500.0, 5000.0) and sim.background == (20.0, 150.0)
-    )
-    assert cfg.data.density_range == (0.1, 3.0) and cfg.data.tile_size == 40
-    assert cfg.model.kind == "var" and TrainConfig.from_json(CONFIGS / "unet_cpu.json").model.kind == "unet"
+    assert sim.psf.sigma_px == (1.0, 1.3) and sim.background == (20.0, 200.0)
+    assert sim.photons == (200.0, 5000.0) and sim.photon_distribution == "loguniform"
+    assert cfg.data.density_range == (0.1, 5.0) and cfg.data.tile_size == 40
+    assert cfg.data.label_photon_floor == 100.0
+    assert cfg.scheduled_sampling.end == 0.0  # the last part of training sees the model's own coarse maps
+    unet = TrainConfig.from_json(CONFIGS / "unet_cpu.json")
+    assert cfg.model.kind == "var" and unet.model.kind == "unet"
+    assert unet.data == cfg.data and unet.epochs == cfg.epochs and unet.batch_size == cfg.batch_size
+    assert unet.model.input_offset == cfg.model.input_offset
 
 
 def _error(values: dict) -> str:

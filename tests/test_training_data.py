@@ -11,6 +11,7 @@ from napari_var_emitter.errors import InputFileError
 from napari_var_emitter.io import write_emitters, write_stack
 from napari_var_emitter.simulation import SimulationConfig, simulate
 from napari_var_emitter.training import TrainConfig, train
+from napari_var_emitter.training.config import SimulationData
 from napari_var_emitter.training.data import SimulatedBatches, build_datasets, step_loader
 
 
@@ -46,15 +47,29 @@ def test_targets_are_the_centre_frame_emitters_in_pixels():
     from napari_var_emitter.training.data import seeded_rng
 
     rng = seeded_rng(0, 0, 0, 0)
+    seeds = rng.integers(2**31 - 1, size=2)  # one movie per window (no density range: no density draws)
     sim = data.simulation.model_copy(update={"frame_size": (16, 16), "density": data.simulation.density})
-    movie = simulate(sim, 6, seed=int(rng.integers(2**31 - 1)), compute_crlb=False)
     for b in range(2):
-        truth = movie.emitters[movie.emitters["frame"] == 3 * b + 1]
+        movie = simulate(sim, 3, seed=int(seeds[b]), compute_crlb=False)
+        truth = movie.emitters[movie.emitters["frame"] == 1]
         got = batch.xyz[b][batch.mask[b]].numpy()
         want = np.stack([truth["x_nm"] / 100.0, truth["y_nm"] / 100.0, truth["z_nm"]], 1)
         np.testing.assert_allclose(np.sort(got, 0), np.sort(want, 0), rtol=1e-5, atol=1e-4)
-    photons = (movie.frames[1].astype(np.float32) - 100.0) * 0.5 / 0.8  # default sCMOS camera
-    np.testing.assert_allclose(batch.x[0, 1].numpy(), photons, rtol=1e-5, atol=1e-3)
+        photons = (movie.frames[1].astype(np.float32) - 100.0) * 0.5 / 0.8  # default sCMOS camera
+        np.testing.assert_allclose(batch.x[b, 1].numpy(), photons, rtol=1e-5, atol=1e-3)
+
+
+def test_density_is_drawn_per_window_and_dim_emitters_are_not_labels():
+    sim = SimulationConfig(density=1.0, photons=(50.0, 5000.0), photon_distribution="loguniform")
+    data = SimulationData(simulation=sim, tile_size=32, density_range=(0.0, 8.0), label_photon_floor=300.0)
+    batch = SimulatedBatches(data, 3, 32, seed=3)[0]
+    counts = batch.mask.sum(1).numpy()
+    assert counts.min() <= 1 and counts.max() >= 8  # windows differ in density within one batch
+    assert float(batch.photons[batch.mask].min()) >= 300.0
+    unfloored = SimulatedBatches(data.model_copy(update={"label_photon_floor": 0.0}), 3, 32, seed=3)[0]
+    torch.testing.assert_close(unfloored.x, batch.x)  # the same images: the floor only removes labels
+    assert float(unfloored.photons[unfloored.mask].min()) < 300.0
+    assert int(unfloored.mask.sum()) > int(batch.mask.sum())
 
 
 def test_validation_set_is_fixed_and_sized():

@@ -45,6 +45,13 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--max-sigma-nm", type=float, metavar="NM", help="drop localizations less certain than this"
     )
+    p.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fit a Gaussian PSF around each detection, seeded by the network (default: on for models "
+        "trained on a 2-D Gaussian PSF)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         pixel_size_nm=args.pixel_size,
         max_sigma_nm=args.max_sigma_nm,
+        refine=args.refine,
     )
     if predictor.n_frames > 1 and stack.n_frames < 2:
         raise InputFileError(

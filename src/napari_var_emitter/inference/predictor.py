@@ -28,6 +28,7 @@ from ..errors import InputFileError, ParameterError
 from ..models import layout
 from .devices import auto_batch_size, check_batch_size
 from .postprocess import empty_table, localize
+from .refine import RefineOptions, refine_gaussian
 from .tiling import forward_tiled, plan_axis
 
 Cancel = Callable[[], bool] | threading.Event | None
@@ -98,7 +99,9 @@ class Predictor:
     (``CameraConfig`` or dict) overrides the checkpoint's camera; ``pixel_size_nm`` overrides the stack's and
     the checkpoint's. ``scale`` is the output factor localized (default: camera resolution, 1x; see
     docs/benchmarks.md for what localizing on the finer scales gives). ``max_sigma_nm`` drops localizations
-    with a larger predicted lateral uncertainty.
+    with a larger predicted lateral uncertainty. ``refine`` fits a Gaussian PSF to the camera pixels around
+    each detection (:mod:`.refine`), seeded by the network; ``None`` (default) refines when the checkpoint
+    was trained for a 2-D Gaussian PSF.
     """
 
     def __init__(
@@ -111,6 +114,7 @@ class Predictor:
         pixel_size_nm: float | None = None,
         scale: int | None = None,
         max_sigma_nm: float | None = None,
+        refine: bool | None = None,
     ) -> None:
         from ..checkpoints import LoadedModel, load_model
 
@@ -147,6 +151,7 @@ class Predictor:
         if self.scale not in self.scales:
             raise ParameterError(f"scale {scale} is not produced by this model (it has {list(self.scales)})")
         self.max_sigma_nm = max_sigma_nm
+        self.refine = self._default_refine() if refine is None else bool(refine)
         self.n_frames = int(getattr(self.model, "n_frames", 1))
         self.tile_size = getattr(self.model, "tile_size", None)
         self.margin = int(getattr(self.model, "margin", 0) or 0)
@@ -291,8 +296,15 @@ class Predictor:
                     px,
                     self.model_config,
                     frames=idx,
-                    max_sigma_nm=self.max_sigma_nm,
+                    max_sigma_nm=None if self.refine else self.max_sigma_nm,
                 )
+                if self.refine:
+                    table = refine_gaussian(
+                        table, x[:, self.n_frames // 2], idx, px, self.camera, self._refine_options()
+                    )
+                    if self.max_sigma_nm is not None and "sigma_x_nm" in table:
+                        worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
+                        table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
                 maps = {f: torch.sigmoid(outs[f][:, layout.P]).float().cpu().numpy() for f in scales}
             yield BatchResult(idx, table, maps)
 
@@ -325,6 +337,17 @@ class Predictor:
         stacked = {f: np.concatenate(v) if v else np.zeros((0,), np.float32) for f, v in maps.items()}
         return PredictionResult(table, stacked, n, seconds, cancelled, list(self.warnings))
 
+    def _default_refine(self) -> bool:
+        """Refine by default for models trained on a 2-D Gaussian PSF (the fit's PSF model)."""
+        sim = (self.loaded.meta or {}).get("simulation") or {}
+        return (sim.get("psf") or {}).get("kind", "gaussian") == "gaussian" and bool(sim)
+
+    def _refine_options(self) -> RefineOptions:
+        """Fit settings; the PSF width seed is the middle of the training range when the checkpoint has it."""
+        sim = (self.loaded.meta or {}).get("simulation") or {}
+        lo, hi = (sim.get("psf") or {}).get("sigma_px", (1.0, 1.3))
+        return RefineOptions(sigma_px=0.5 * (float(lo) + float(hi)))
+
     def _sigma(self) -> bool:
         return int(getattr(self.model, "n_channels", 6)) == layout.N_CHANNELS_SIGMA
 
@@ -337,6 +360,7 @@ class Predictor:
             "camera": self.camera.model_dump(),
             "model": str(self.loaded.path) if self.loaded.path else "in-memory model",
             "threshold": self.threshold,
+            "psf_refinement": self.refine,
             "software_version": __version__,
         }
 

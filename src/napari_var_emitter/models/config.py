@@ -54,7 +54,8 @@ class VARConfig(_CommonConfig):
     ``token_strides`` are the coarse token maps as strides relative to the camera frame (coarse to fine,
     each dividing the previous); ``scales`` are the output upsampling factors (starting at 1, each a multiple
     of the previous). ``enc_channels`` has one width per encoder level (strides 1, 2, 4, ..., the coarsest
-    token stride). ``fine_channels`` has one width per output scale after 1x.
+    token stride). ``fine_channels`` has one width per output scale after 1x. ``detach_fine`` stops the
+    fine-scale losses from back-propagating into the 1x hidden state (they train their own heads only).
     """
 
     kind: Literal["var"] = "var"
@@ -72,6 +73,7 @@ class VARConfig(_CommonConfig):
     vq_beta: float = Field(0.25, ge=0)
     sparse_refine: bool = True
     train_fine_crop: int | None = Field(16, ge=4)
+    detach_fine: bool = True
     refine_threshold: float = Field(0.05, gt=0, lt=1)
     tile_size: int | None = Field(64, ge=8)
     margin: int = Field(8, ge=0)

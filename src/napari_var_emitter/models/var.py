@@ -211,7 +211,8 @@ class VARPredictor(EmitterModel):
             if self.sparse_refine and not self.training and teacher is None:
                 outs += self._refine_sparse(outs[0], hidden1, (h, w), n_out - 1)
             else:
-                prev, hid, fine_teacher = outs[0], hidden1, teacher
+                hid0 = hidden1.detach() if self.config.detach_fine else hidden1
+                prev, hid, fine_teacher = outs[0], hid0, teacher
                 crop = self._fine_crop_window(h, w)
                 if crop is not None:  # training: fine heads on a random window (they are local convs)
                     y0, x0, c = crop

@@ -29,7 +29,10 @@ class SimulationData(_Strict):
     simulation: SimulationConfig = Field(default_factory=SimulationConfig)
     tile_size: int = Field(40, ge=8, description="training tile, camera pixels")
     density_range: tuple[float, float] | None = Field(
-        None, description="emitters/um^2/frame drawn uniformly per batch; None: simulation.density"
+        None, description="emitters/um^2/frame drawn uniformly per window; None: simulation.density"
+    )
+    label_photon_floor: float = Field(
+        0.0, ge=0, description="emitters with fewer photons in the target frame are not labels (still imaged)"
     )
     steps_per_epoch: int = Field(200, ge=1)
     val_frames: int = Field(256, ge=0, description="validation windows (0: no validation)")

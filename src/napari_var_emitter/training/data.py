@@ -101,16 +101,40 @@ class SimulatedBatches(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> Batch:
+        """One simulated movie per window (F frames), so that the density is drawn per window."""
         from ..simulation import simulate
 
         rng = seeded_rng(self.seed, self.stream, self.rank, index)
         sim = self.data.simulation
-        density = rng.uniform(*self.data.density_range) if self.data.density_range else sim.density
-        cfg = sim.model_copy(update={"frame_size": (self.data.tile_size,) * 2, "density": float(density)})
         b, f = self.batch_size, self.n_frames
-        movie = simulate(cfg, b * f, seed=int(rng.integers(2**31 - 1)), compute_crlb=False)
+        densities = (
+            rng.uniform(*self.data.density_range, b) if self.data.density_range else np.full(b, sim.density)
+        )
+        seeds = rng.integers(2**31 - 1, size=b)
+        cfg = sim.model_copy(update={"frame_size": (self.data.tile_size,) * 2})
+        frames, tables, backgrounds = [], [], []
+        for k in range(b):
+            movie = simulate(
+                cfg.model_copy(update={"density": float(densities[k])}),
+                f,
+                seed=int(seeds[k]),
+                compute_crlb=False,
+            )
+            frames.append(movie.frames)
+            em = movie.emitters.copy()
+            em["frame"] = em["frame"] + k * f
+            tables.append(em)
+            bg = np.asarray(movie.background, np.float32)
+            backgrounds.append(bg if bg.ndim == 3 else np.broadcast_to(bg[:, None, None], movie.frames.shape))
         return batch_from_movie(
-            movie.frames, movie.emitters, movie.background, b, f, sim.camera, self.pixel_size_nm
+            np.concatenate(frames),
+            pd.concat(tables, ignore_index=True),
+            np.concatenate(backgrounds),
+            b,
+            f,
+            sim.camera,
+            self.pixel_size_nm,
+            self.data.label_photon_floor,
         )
 
 
@@ -122,13 +146,15 @@ def batch_from_movie(
     f: int,
     camera: CameraConfig,
     pixel_size_nm: float,
+    label_photon_floor: float = 0.0,
 ) -> Batch:
-    """Reshape a (B*F, H, W) ADU movie to B windows; targets: the emitters of each window's centre frame."""
+    """Reshape a (B*F, H, W) ADU movie to B windows; targets: the emitters of each window's centre frame
+    with at least ``label_photon_floor`` photons in it (dimmer ones stay in the image, unlabelled)."""
     t, h, w = frames.shape
     c = f // 2
     x = torch.from_numpy(adu_to_photons(frames, camera).reshape(b, f, h, w))
     fr = emitters["frame"].to_numpy(np.int64)
-    keep = fr % f == c
+    keep = (fr % f == c) & (emitters["photons"].to_numpy(np.float64) >= label_photon_floor)
     em = emitters[keep]
     xyz = np.stack(
         [
