@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
         if "Unsupported global" in str(exc):
             raise CheckpointError(path, "contains Python objects; refusing to load (weights_only)") from None
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
-    except (IndexError, KeyError, TypeError):  # the unpickler choked on bytes that are no checkpoint at all
+    except (IndexError, KeyError, TypeError, AttributeError, struct.error):  # bytes that are no checkpoint
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
