@@ -191,12 +191,15 @@ def test_unwritable_outputs_fail_before_any_work(files, tmp_path, capsys, no_mod
     assert not (tmp_path / "run").exists()
 
 
-def test_train_with_a_missing_resume_checkpoint_creates_nothing(tiny_cfg, tmp_path, capsys):
+def test_train_with_a_missing_or_corrupt_resume_checkpoint_creates_nothing(tiny_cfg, tmp_path, capsys):
     out = tmp_path / "new"
     fails(
         capsys, ["train", "--config", tiny_cfg, "--out", out, "--resume", tmp_path / "nope.pt"], "not found"
     )
     assert not out.exists()
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    fails(capsys, ["train", "--config", tiny_cfg, "--out", out, "--resume", tmp_path / "junk.pt"], "junk.pt")
+    assert not out.exists()  # the checkpoint is refused before the output folder (or its logs) is created
 
 
 def test_a_folder_given_as_the_movie_is_named_as_a_folder(files, tmp_path, capsys, no_model):
