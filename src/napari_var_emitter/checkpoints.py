@@ -89,8 +89,9 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):
-            raise CheckpointError(path, "contains Python objects; refusing to load (weights_only)") from None
+        if "unsupported global" in str(exc).lower():  # torch words it differently across versions
+            refused = "contains Python objects or code; refused (only plain data is loaded)"
+            raise CheckpointError(path, refused) from None
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
     except (IndexError, KeyError, TypeError, AttributeError, struct.error):  # bytes that are no checkpoint
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
