@@ -202,6 +202,22 @@ def test_train_with_a_missing_or_corrupt_resume_checkpoint_creates_nothing(tiny_
     assert not out.exists()  # the checkpoint is refused before the output folder (or its logs) is created
 
 
+def test_nan_frames_are_reported_with_the_movie_name(files, tmp_path, capsys):
+    frames = np.full((3, 16, 16), 120.0, np.float32)
+    frames[1, 4, 4] = np.nan
+    write_stack(tmp_path / "nan.ome.tif", frames, 100.0)
+    argv = [
+        "predict",
+        tmp_path / "nan.ome.tif",
+        "--checkpoint",
+        files / "unet.pt",
+        "--out",
+        tmp_path / "x.csv",
+    ]
+    fails(capsys, [*argv, "--no-progress"], "nan.ome.tif", "NaN")
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_a_folder_given_as_the_movie_is_named_as_a_folder(files, tmp_path, capsys, no_model):
     argv = ["predict", tmp_path, "--checkpoint", files / "unet.pt", "--out", tmp_path / "x.csv"]
     fails(capsys, argv, "is a folder")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import signal
@@ -208,6 +209,7 @@ def _assert_same_weights(a_path, b_path):
 
 
 def test_ctrl_c_mid_epoch_saves_and_resumes_bit_for_bit(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="napari_var_emitter.training")
     cfg = tiny_config(scheduled_sampling={"start": 0.9, "end": 0.3, "anneal_from": 0.0, "anneal_to": 1.0})
     full = train(cfg, tmp_path / "full", progress=False)
     handler = signal.getsignal(signal.SIGINT)
@@ -221,6 +223,7 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_bit_for_bit(tmp_path, monkeypatch, c
     resumed = train(cfg, tmp_path / "part", resume=tmp_path / "part" / "last.pt", progress=False)
     _assert_same_weights(full.last_checkpoint, resumed.last_checkpoint)
     assert [h["epoch"] for h in resumed.history] == [0, 1]
+    assert "epoch 2/2:" in caplog.text and "epoch 0" not in caplog.text  # logged from 1, like epoch_XXX.pt
     assert resumed.history[-1]["val_loss"] == full.history[-1]["val_loss"]
 
 

@@ -122,7 +122,10 @@ def run(args: argparse.Namespace) -> int:
     n_total = (frames[1] - frames[0]) if frames else stack.n_frames
     t0 = time.perf_counter()
     with tqdm(total=n_total, unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
-        result = predictor.predict(stack, frames=frames, progress=bar.update)
+        try:
+            result = predictor.predict(stack, frames=frames, progress=bar.update)
+        except ParameterError as exc:  # e.g. NaN frames or a frame range outside the movie: name the movie
+            raise InputFileError(args.movie, str(exc)) from None
     seconds = time.perf_counter() - t0
     write_table(result.table, out, metadata={"source": str(args.movie)})
     print(

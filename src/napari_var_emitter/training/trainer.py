@@ -268,7 +268,7 @@ class Trainer:
         if self.early and ts.get("early_stopping"):
             self.early.load_state_dict(ts["early_stopping"])
         self.good_state = self._snapshot()
-        log.info("resumed from %s at step %d (epoch %d)", path, s.step, s.epoch)
+        log.info("resumed from %s after step %d of %d", path, s.step, s.total_steps)
 
     # ------------------------------------------------------------------------------------------- one step
 
@@ -418,15 +418,18 @@ class Trainer:
             "skipped_steps": s.skipped_steps,
         }
         due = (epoch + 1) % c.validation.every_n_epochs == 0 or s.step >= c.total_steps
+        # the log counts epochs from 1, like the epoch_XXX.pt files (the history keeps 0-based indices)
+        n_epochs = -(-c.total_steps // c.steps_per_epoch)
         if self.main and self.val_batches and due:
             t0 = time.perf_counter()
             metrics = self.validate()
             record.update({k: metrics[k] for k in metrics})
             s.metrics = metrics
             log.info(
-                "epoch %d: train_loss %.4g val_loss %.4g precision %.3f recall %.3f jaccard %.3f "
+                "epoch %d/%d: train_loss %.4g val_loss %.4g precision %.3f recall %.3f jaccard %.3f "
                 "rmse_lat %.1f nm (%.1f s)",
-                epoch,
+                epoch + 1,
+                n_epochs,
                 train_loss,
                 metrics["val_loss"],
                 metrics["precision"],
@@ -437,7 +440,7 @@ class Trainer:
             )
         else:
             metrics = {"train_loss": train_loss}
-            log.info("epoch %d: train_loss %.4g", epoch, train_loss)
+            log.info("epoch %d/%d: train_loss %.4g", epoch + 1, n_epochs, train_loss)
         s.history.append(record)
         validated = "val_loss" in record
         if self.main and (validated or not self.val_batches):  # no validation set: train_loss only
