@@ -107,7 +107,21 @@ def test_unknown_format_version(tmp_path):
 def test_pickled_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": FORMAT, "format_version": 1, "payload": NotAllowed()}, path)
-    with pytest.raises(CheckpointError, match="evil.pt.*contains Python objects; refusing to load"):
+    with pytest.raises(CheckpointError, match="evil.pt.*contains Python objects or code; refused"):
+        load_checkpoint(path)
+
+
+class RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo this must never run",))
+
+
+def test_pickled_call_of_a_function_is_refused_as_code_not_as_corrupt(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "format_version": 1, "payload": RunsCode()}, path)
+    with pytest.raises(CheckpointError, match="evil.pt.*contains Python objects or code; refused"):
         load_checkpoint(path)
 
 

@@ -77,7 +77,7 @@ def test_simulate_writes_movie_truth_and_params(tmp_path, capsys):
     [
         (["--density", "-1"], "density"),
         (["--photons", "0", "100"], "photons"),
-        (["--sigma", "0", "1"], "sigma_px"),
+        (["--sigma", "0", "1"], "--sigma"),
         (["--frames", "0"], "--frames"),
         (["--camera", "scmos", "--em-gain", "10"], "em_gain"),
     ],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import signal
 import threading
 
 import numpy as np
@@ -176,3 +179,75 @@ def test_validation_every_n_epochs_and_at_the_end(tmp_path):
     result = train(cfg, tmp_path / "v", callbacks=[rec], progress=False)
     assert ["jaccard" in h for h in result.history] == [False, True, True]  # epoch 2, then the last one
     assert len(rec.validations) == 2
+
+
+def _sigint_on_calls(calls: dict[int, int], monkeypatch):
+    """Send ``calls[n]`` real SIGINTs to this process in the middle of training step ``n`` (1-based)."""
+    real = trainer_module.build_loss
+
+    def build(*args, **kwargs):
+        loss = real(*args, **kwargs)
+        counter = {"n": 0}
+
+        def wrapped(outputs, targets, progress, aux=None):
+            if outputs[0].requires_grad:
+                counter["n"] += 1
+                for _ in range(calls.get(counter["n"], 0)):
+                    os.kill(os.getpid(), signal.SIGINT)
+            return loss(outputs, targets, progress, aux)
+
+        return wrapped
+
+    monkeypatch.setattr(trainer_module, "build_loss", build)
+
+
+def _assert_same_weights(a_path, b_path):
+    a, b = load_checkpoint(a_path), load_checkpoint(b_path)
+    assert b["training"]["step"] == a["training"]["step"]
+    for k, v in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][k], v, rtol=0, atol=0, msg=k)
+
+
+def test_ctrl_c_mid_epoch_saves_and_resumes_bit_for_bit(tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="napari_var_emitter.training")
+    cfg = tiny_config(scheduled_sampling={"start": 0.9, "end": 0.3, "anneal_from": 0.0, "anneal_to": 1.0})
+    full = train(cfg, tmp_path / "full", progress=False)
+    handler = signal.getsignal(signal.SIGINT)
+    with monkeypatch.context() as m:
+        _sigint_on_calls({3: 1}, m)  # Ctrl-C while step 3 of 4 (epoch 0) is half done
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, tmp_path / "part", progress=False)
+    assert signal.getsignal(signal.SIGINT) is handler  # the trainer's handler is gone again
+    assert "--resume" in caplog.text
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["training"]["step"] == 3  # the step was finished
+    resumed = train(cfg, tmp_path / "part", resume=tmp_path / "part" / "last.pt", progress=False)
+    _assert_same_weights(full.last_checkpoint, resumed.last_checkpoint)
+    assert [h["epoch"] for h in resumed.history] == [0, 1]
+    assert "epoch 2/2:" in caplog.text and "epoch 0" not in caplog.text  # logged from 1, like epoch_XXX.pt
+    assert resumed.history[-1]["val_loss"] == full.history[-1]["val_loss"]
+
+
+def test_second_ctrl_c_aborts_at_once_and_keeps_the_last_consistent_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny_config()
+    full = train(cfg, tmp_path / "full", progress=False)
+    with monkeypatch.context() as m:
+        _sigint_on_calls({6: 2}, m)  # two Ctrl-C in the middle of step 6: abort without a half-step save
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, tmp_path / "part", progress=False)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["training"]["step"] == 4  # end of epoch 0
+    resumed = train(cfg, tmp_path / "part", resume=tmp_path / "part" / "last.pt", progress=False)
+    _assert_same_weights(full.last_checkpoint, resumed.last_checkpoint)
+
+
+def test_cli_train_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path, monkeypatch, capsys):
+    import json
+
+    from napari_var_emitter.cli import main
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(tiny_config()))
+    _sigint_on_calls({2: 1}, monkeypatch)
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "run"), "--no-progress"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["training"]["step"] == 2 and "train_state" in ckpt

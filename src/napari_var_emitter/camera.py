@@ -32,7 +32,7 @@ class CameraConfig(BaseModel):
     and ``spurious_charge = 0``. An ``"ideal"`` camera has shot noise only (``read_noise_e`` must be 0).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     type: CameraType = "scmos"
     qe: float = Field(0.8, gt=0.0, le=1.0, description="quantum efficiency (photo-electrons per photon)")
@@ -52,6 +52,11 @@ class CameraConfig(BaseModel):
                 raise ValueError(f"spurious_charge must be 0 for a {self.type} camera (EMCCD only)")
         if self.type == "ideal" and self.read_noise_e != 0.0:
             raise ValueError("read_noise_e must be 0 for an ideal camera (shot noise only)")
+        if self.baseline >= self.max_adu:
+            raise ValueError(
+                f"baseline {self.baseline:g} ADU must be below the {self.bit_depth}-bit maximum "
+                f"of {self.max_adu} ADU"
+            )
         return self
 
     @classmethod

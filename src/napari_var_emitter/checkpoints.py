@@ -11,8 +11,10 @@ It is loaded with ``torch.load(..., weights_only=True)``, so opening a checkpoin
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,10 +89,11 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Unsupported global" in str(exc):
-            raise CheckpointError(path, "contains Python objects; refusing to load (weights_only)") from None
+        if "unsupported global" in str(exc).lower():  # torch words it differently across versions
+            refused = "contains Python objects or code; refused (only plain data is loaded)"
+            raise CheckpointError(path, refused) from None
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
-    except (IndexError, KeyError, TypeError):  # the unpickler choked on bytes that are no checkpoint at all
+    except (IndexError, KeyError, TypeError, AttributeError, struct.error):  # bytes that are no checkpoint
         raise CheckpointError(path, "corrupt or not a PyTorch checkpoint") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -107,7 +110,38 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
         raise CheckpointError(path, f"checkpoint lacks {', '.join(missing)}")
+    _check_metadata(ckpt, path)
     return ckpt
+
+
+def _check_metadata(ckpt: dict, path: Path) -> None:
+    """The types of the metadata fields (a hand-edited or foreign checkpoint fails here, in one line)."""
+    px = ckpt["pixel_size_nm"]
+    if isinstance(px, bool) or not isinstance(px, (int, float)) or not 0 < px < math.inf:
+        raise CheckpointError(path, f"field pixel_size_nm must be a finite number > 0 (nm), got {px!r}")
+    for key in ("model_config", "state_dict", "camera"):
+        if not isinstance(ckpt[key], dict):
+            raise CheckpointError(path, f"field {key} must be a dict, got {type(ckpt[key]).__name__}")
+    for key in ("simulation", "training", "train_state"):
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], dict):
+            raise CheckpointError(path, f"field {key} must be a dict, got {type(ckpt[key]).__name__}")
+    sim = ckpt.get("simulation") or {}
+    psf = sim.get("psf") if isinstance(sim.get("psf"), dict) else {}
+    for name, value in (
+        ("simulation.background", sim.get("background")),
+        ("simulation.photons", sim.get("photons")),
+        ("simulation.psf.sigma_px", psf.get("sigma_px")),
+    ):
+        if value is not None and not _is_range(value):
+            raise CheckpointError(path, f"field {name} must be a [low, high] pair of numbers, got {value!r}")
+
+
+def _is_range(value: Any) -> bool:
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    )
 
 
 @dataclass
@@ -126,12 +160,13 @@ def model_from_checkpoint(ckpt: dict, path: str | os.PathLike | None = None) -> 
     """Build the model described by a loaded checkpoint dict and load its weights (CPU, eval mode)."""
     from pydantic import TypeAdapter, ValidationError
 
+    from .camera import format_validation_error
     from .models import ModelConfig, build_model
 
     try:
         model_config = TypeAdapter(ModelConfig).validate_python(ckpt["model_config"])
     except ValidationError as exc:
-        raise CheckpointError(path, f"invalid model_config: {exc.errors()[0]['msg']}") from None
+        raise CheckpointError(path, f"invalid model_config: {format_validation_error(exc)}") from None
     model = build_model(model_config)
     try:
         model.load_state_dict(ckpt["state_dict"])
@@ -144,7 +179,9 @@ def model_from_checkpoint(ckpt: dict, path: str | os.PathLike | None = None) -> 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a checkpoint into an eval-mode model on ``device``; ``path=None`` loads the bundled model."""
-    from .camera import CameraConfig
+    from pydantic import ValidationError
+
+    from .camera import CameraConfig, format_validation_error
 
     if path is None:
         path = default_checkpoint_path()
@@ -159,8 +196,8 @@ def load_model(path: str | os.PathLike | None = None, device: str | torch.device
     model, model_config = model_from_checkpoint(ckpt, path)
     try:
         camera = CameraConfig.model_validate(ckpt["camera"])
-    except Exception as exc:  # pydantic ValidationError or a foreign camera dict
-        raise CheckpointError(path, f"invalid camera parameters ({exc})") from None
+    except ValidationError as exc:
+        raise CheckpointError(path, f"invalid camera: {format_validation_error(exc)}") from None
     if str(device) == "auto":
         from .devices import resolve_device
 

@@ -23,6 +23,10 @@ class InputFileError(VarEmitterError, ValueError):
         super().__init__(f"{self.path}: {problem}" if self.path else problem)
 
 
+class OutputFileError(InputFileError):
+    """An output path that cannot be written (no such folder, not writable) or must not be (it exists)."""
+
+
 class ParameterError(VarEmitterError, ValueError):
     """A parameter (CLI flag, config key, widget value) with a bad value."""
 

@@ -25,6 +25,7 @@ MAX_PIXELS = 400_000_000
 class RenderedImage:
     image: np.ndarray  #: float32 (H, W); localizations per pixel (histogram) or their density (gaussian)
     pixel_size_nm: float
+    n_rendered: int = 0  #: localizations drawn (in the frame range, with finite positions)
 
     @property
     def napari_scale(self) -> tuple[float, float]:
@@ -78,8 +79,10 @@ def render(
     the camera frame in ``table.attrs``, else the extent of the data (plus 4 sigma for Gaussians).
     ``frames`` limits to ``[start, stop)``.
     """
-    if pixel_size_nm is None or not pixel_size_nm > 0:
-        raise ParameterError(f"pixel size must be positive, got {pixel_size_nm}")
+    if pixel_size_nm is None or not 0 < pixel_size_nm < np.inf:
+        raise ParameterError(f"pixel size must be a finite number > 0, got {pixel_size_nm}")
+    if sigma_nm is not None and not 0 < sigma_nm < np.inf:
+        raise ParameterError(f"sigma must be a finite number > 0 nm, got {sigma_nm}")
     if method not in METHODS:
         raise ParameterError(f"unknown rendering method {method!r}; choose one of {', '.join(METHODS)}")
     missing = [c for c in ("x_nm", "y_nm") if c not in table.columns]
@@ -95,6 +98,8 @@ def render(
             start, stop = frames.start or 0, frames.stop
         else:
             start, stop = frames
+        if stop is not None and stop <= start:
+            raise ParameterError(f"frame range [{start}, {stop}) is empty (STOP must be > START)")
         f = table["frame"].to_numpy()
         keep = f >= start
         if stop is not None:
@@ -104,14 +109,14 @@ def render(
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     if method == "histogram":
-        return RenderedImage(_histogram(x, y, shape, pixel_size_nm), float(pixel_size_nm))
+        return RenderedImage(_histogram(x, y, shape, pixel_size_nm), float(pixel_size_nm), len(x))
     has_sigma = "sigma_x_nm" in table.columns and "sigma_y_nm" in table.columns
     if sigma_nm is not None or not has_sigma or not len(x):
         s = sigma_nm
         if s is None:
             s = float(np.nanmedian(table["sigma_x_nm"])) if has_sigma and len(x) else 1.5 * pixel_size_nm
         img = gaussian_filter(_histogram(x, y, shape, pixel_size_nm), s / pixel_size_nm, mode="constant")
-        return RenderedImage(img.astype(np.float32), float(pixel_size_nm))
+        return RenderedImage(img.astype(np.float32), float(pixel_size_nm), len(x))
     sx = table["sigma_x_nm"].to_numpy(float)[ok] / pixel_size_nm
     sy = table["sigma_y_nm"].to_numpy(float)[ok] / pixel_size_nm
     floor = 0.3  # below a third of a render pixel a Gaussian is a delta for all practical purposes
@@ -124,4 +129,4 @@ def render(
         sel = inverse == k
         sig = (np.log1p(_SIGMA_BIN) * np.array([ky, kx])).clip(max=np.log(1e4))
         img += gaussian_filter(_histogram(x[sel], y[sel], shape, pixel_size_nm), np.exp(sig), mode="constant")
-    return RenderedImage(img.astype(np.float32), float(pixel_size_nm))
+    return RenderedImage(img.astype(np.float32), float(pixel_size_nm), len(x))

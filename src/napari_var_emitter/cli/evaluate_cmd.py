@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import InputFileError
 from ..evaluation.metrics import SUMMARY_METRICS
+from . import _checks as check
 
 
 def add_parser(subparsers) -> None:
@@ -25,7 +26,35 @@ def add_parser(subparsers) -> None:
     p.add_argument("--tolerance-z-nm", type=float, help="axial match tolerance (default: none)")
     p.add_argument("--border-px", type=float, help="ignore emitters within this many camera px of the edge")
     p.add_argument("--out-dir", metavar="DIR", help="write metrics.json and plots here (created if missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace earlier results in --out-dir")
     p.set_defaults(func=run)
+
+
+#: the files ``--out-dir`` receives (an existing one is replaced only with ``--overwrite``)
+OUTPUT_NAMES = ("metrics.json", "threshold_sweep.csv", "pr_curve.png", "errors.png", "photons.png")
+
+
+def validate_args(args: argparse.Namespace) -> None:
+    """Every check that needs no file contents, before the tables are read."""
+    from ..io.outputs import check_output_folder
+
+    check.number("--tolerance-nm", args.tolerance_nm, gt=0.0)
+    check.number("--tolerance-z-nm", args.tolerance_z_nm, gt=0.0)
+    check.number("--border-px", args.border_px, ge=0.0)
+    check.input_file(args.pred, "localization table")
+    check.input_file(args.truth, "ground-truth file")
+    if args.out_dir:
+        check_output_folder(args.out_dir, OUTPUT_NAMES, args.overwrite)
+
+
+def frame_shape_of(*tables) -> tuple[int, int] | None:
+    """The camera frame (H, W) recorded by the first table that has one (tables: frame_shape, emitters:
+    frame_size)."""
+    for attrs in (t.attrs for t in tables):
+        for key in ("frame_shape", "frame_size"):
+            if attrs.get(key) is not None:
+                return tuple(int(v) for v in attrs[key])[-2:]
+    return None
 
 
 def _fmt(v) -> str:
@@ -41,16 +70,11 @@ def run(args: argparse.Namespace) -> int:
     from ..io import read_emitters, read_table
     from ..io.atomic import atomic_path
 
-    for path in (args.pred, args.truth):
-        if not Path(path).is_file():
-            raise InputFileError(path, "file not found")
-    pred = read_table(args.pred)
+    validate_args(args)
+    pred = read_table(args.pred, require_frame=True)
     truth = read_emitters(args.truth)
-    frame_shape, px = None, pred.attrs.get("pixel_size_nm") or truth.attrs.get("pixel_size_nm")
-    for attrs in (pred.attrs, truth.attrs):
-        if attrs.get("frame_shape") is not None:
-            frame_shape = tuple(attrs["frame_shape"])[-2:]
-            break
+    px = pred.attrs.get("pixel_size_nm") or truth.attrs.get("pixel_size_nm")
+    frame_shape = frame_shape_of(pred, truth)
     if args.border_px and frame_shape is None:
         raise InputFileError(args.pred, "--border-px needs the frame size, which neither table records")
     metrics = evaluate(pred, truth, args.tolerance_nm, args.tolerance_z_nm, args.border_px, frame_shape, px)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError, ParameterError
+from . import _checks as check
 
 CAMERA_FLAGS = {
     "baseline": "camera_baseline",
@@ -53,6 +54,9 @@ def add_parser(subparsers) -> None:
         "trained on a 2-D Gaussian PSF)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output table (and its .yaml sidecar)"
+    )
     p.set_defaults(func=run)
 
 
@@ -66,21 +70,33 @@ def camera_from_args(args: argparse.Namespace, base: Any, file_camera: dict | No
             values[key] = value
     for key, flag in CAMERA_FLAGS.items():
         value = getattr(args, flag, None)
-        if value is not None:
-            if key in ("e_per_adu", "qe") and value <= 0:
-                raise ParameterError(f"--camera-{key.replace('_', '-')} must be > 0, got {value}")
+        if value is not None:  # range-checked by validate_args
             values[key] = value
     if values.get("em_gain", 1.0) != 1.0 and values.get("type") != "emccd":
         values["type"] = "emccd"
     return CameraConfig.from_dict(values)
 
 
-def check_output(path: Path) -> None:
-    from ..io.tables import table_format
+def validate_args(args: argparse.Namespace) -> None:
+    """Every check that needs no file contents, before the movie or the model is loaded."""
+    from ..io.outputs import check_output_file
+    from ..io.tables import picasso_sidecar, table_format
 
-    table_format(path)
-    if not path.parent.is_dir():
-        raise InputFileError(path, f"cannot write: folder {path.parent} does not exist")
+    check.number("--threshold", args.threshold, ge=0.0, le=1.0)
+    check.number("--camera-baseline", args.camera_baseline, ge=0.0)
+    check.number("--camera-e-per-adu", args.camera_e_per_adu, gt=0.0)
+    check.number("--camera-em-gain", args.camera_em_gain, ge=1.0)
+    check.number("--camera-qe", args.camera_qe, gt=0.0, le=1.0)
+    check.number("--pixel-size", args.pixel_size, gt=0.0)
+    check.number("--max-sigma-nm", args.max_sigma_nm, gt=0.0)
+    check.frame_range("--frames", args.frames)
+    if args.batch_size is not None and args.batch_size < 1:
+        raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
+    out = Path(args.out)
+    sidecars = [picasso_sidecar(out)] if table_format(out) == "hdf5" else []
+    check_output_file(out, args.overwrite, sidecars)
+    check.input_file(args.movie, "movie (TIFF / OME-TIFF)")
+    check.input_file(args.checkpoint, "checkpoint (.pt)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,12 +106,8 @@ def run(args: argparse.Namespace) -> int:
     from ..inference import Predictor
     from ..io import read_stack, write_table
 
+    validate_args(args)
     out = Path(args.out)
-    check_output(out)
-    if not Path(args.movie).is_file():
-        raise InputFileError(args.movie, "file not found")
-    if args.pixel_size is not None and args.pixel_size <= 0:
-        raise ParameterError(f"--pixel-size must be > 0, got {args.pixel_size}")
     stack = read_stack(args.movie)
     loaded = load_model(args.checkpoint, device="cpu")
     camera = camera_from_args(args, loaded.camera, stack.camera)
@@ -118,7 +130,10 @@ def run(args: argparse.Namespace) -> int:
     n_total = (frames[1] - frames[0]) if frames else stack.n_frames
     t0 = time.perf_counter()
     with tqdm(total=n_total, unit="frame", disable=args.no_progress, file=sys.stderr) as bar:
-        result = predictor.predict(stack, frames=frames, progress=bar.update)
+        try:
+            result = predictor.predict(stack, frames=frames, progress=bar.update)
+        except ParameterError as exc:  # e.g. NaN frames or a frame range outside the movie: name the movie
+            raise InputFileError(args.movie, str(exc)) from None
     seconds = time.perf_counter() - t0
     write_table(result.table, out, metadata={"source": str(args.movie)})
     print(

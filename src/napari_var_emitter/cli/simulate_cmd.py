@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from . import _checks as check
+
 MOVIE_NAME, EMITTERS_NAME, PARAMS_NAME = "movie.ome.tif", "emitters.h5", "params.json"
 
 
@@ -49,6 +51,47 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def validate_args(args: argparse.Namespace) -> None:
+    """Every flag and the output folder, before anything is simulated (the config adds its own checks)."""
+    from ..errors import ParameterError
+    from ..io.outputs import check_output_folder
+
+    for flag, value, low in (("--frames", args.frames, 1), ("--seed", args.seed, 0)):
+        if value < low:
+            raise ParameterError(f"{flag} must be >= {low}, got {value}")
+    if args.frame_size is not None and min(args.frame_size) < 1:
+        raise ParameterError(f"--frame-size must be H W >= 1, got {args.frame_size[0]} {args.frame_size[1]}")
+    check.number("--pixel-size", args.pixel_size, gt=0.0)
+    check.number("--density", args.density, ge=0.0)
+    check.value_range("--photons", args.photons, gt=0.0)
+    check.value_range("--background", args.background, ge=0.0)
+    check.number("--bg-field", args.bg_field, ge=0.0, lt=1.0)
+    check.number("--on-time", args.on_time, gt=0.0)
+    check.value_range("--sigma", args.sigma, gt=0.0)
+    check.value_range("--z-range", args.z_range)
+    check.number("--qe", args.qe, gt=0.0, le=1.0)
+    check.number("--em-gain", args.em_gain, ge=1.0)
+    check.number("--e-per-adu", args.e_per_adu, gt=0.0)
+    check.number("--baseline", args.baseline, ge=0.0)
+    check.number("--read-noise", args.read_noise, ge=0.0)
+    check.input_file(args.config, "simulation config (JSON)")
+    check_output_folder(args.out, (MOVIE_NAME, EMITTERS_NAME, PARAMS_NAME), args.overwrite)
+
+
+def check_dynamic_range(config) -> None:
+    """Refuse a camera whose baseline plus the brightest background already saturates the ADC."""
+    from ..camera import expected_adu
+    from ..errors import ParameterError
+
+    cam = config.camera
+    bg_adu = float(expected_adu(config.background[1] * (1.0 + config.bg_field_amplitude), cam))
+    if bg_adu >= cam.max_adu:
+        raise ParameterError(
+            f"camera: baseline {cam.baseline:g} ADU plus the background ({bg_adu - cam.baseline:.0f} ADU) "
+            f"reaches the {cam.bit_depth}-bit maximum of {cam.max_adu} ADU; the movie would be saturated"
+        )
+
+
 def build_config(args: argparse.Namespace):
     """The SimulationConfig from --config and the flags (flags win)."""
     from ..camera import CAMERA_PRESETS
@@ -78,23 +121,15 @@ def build_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ParameterError
     from ..io.emitters import write_emitters
     from ..io.stacks import write_stack
     from ..simulation import simulate
 
-    if args.frames < 1:
-        raise ParameterError(f"--frames must be >= 1, got {args.frames}")
-    if args.seed < 0:
-        raise ParameterError(f"--seed must be >= 0, got {args.seed}")
+    validate_args(args)
     config = build_config(args)
+    check_dynamic_range(config)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ParameterError(f"--out {out}: exists and is not a folder")
     targets = [out / MOVIE_NAME, out / EMITTERS_NAME, out / PARAMS_NAME]
-    existing = [t.name for t in targets if t.exists()]
-    if existing and not args.overwrite:
-        raise ParameterError(f"--out {out}: already holds {', '.join(existing)} (use --overwrite to replace)")
     out.mkdir(parents=True, exist_ok=True)
 
     movie = simulate(config, args.frames, args.seed, compute_crlb=not args.no_crlb, progress=True)

@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from . import _checks as check
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -18,6 +20,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--config", required=True, help="training config JSON (see configs/)")
     p.add_argument("--out", help="output folder (required unless --dry-run)")
     p.add_argument("--resume", metavar="CKPT", help="continue exactly from a resumable checkpoint (last.pt)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run already in --out (its checkpoints and TensorBoard logs are deleted first)",
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -37,22 +44,37 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def validate_args(args: argparse.Namespace) -> None:
+    """Every check that needs no training, before the config is built into a model."""
     from ..errors import ParameterError
+    from ..training.run_folder import check_run_folder
+
+    for flag in ("steps", "epochs"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ParameterError(f"--{flag} must be >= 1, got {value}")
+    check.input_file(args.config, "training config (JSON)")
+    check.input_file(args.resume, "checkpoint (.pt)")
+    if args.dry_run:
+        return
+    if not args.out:
+        raise ParameterError("--out: an output folder is required (or use --dry-run)")
+    check_run_folder(args.out, args.resume, args.overwrite)
+
+
+def run(args: argparse.Namespace) -> int:
     from ..training import TrainConfig, dry_run, train
+    from ..training.run_folder import clear_run
 
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s", stream=sys.stderr
     )
+    validate_args(args)
     cfg = TrainConfig.from_json(args.config)
     overrides = {}
     if args.steps is not None:
-        if args.steps < 1:
-            raise ParameterError(f"--steps must be >= 1, got {args.steps}")
         overrides["max_steps"] = args.steps
     if args.epochs is not None:
-        if args.epochs < 1:
-            raise ParameterError(f"--epochs must be >= 1, got {args.epochs}")
         overrides["epochs"] = args.epochs
     if overrides:
         cfg = TrainConfig.from_dict({**cfg.model_dump(mode="json"), **overrides}, source=args.config)
@@ -60,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
         info = dry_run(cfg, device=args.device)
         print(json.dumps(info, indent=2))
         return 0
-    if not args.out:
-        raise ParameterError("--out: an output folder is required (or use --dry-run)")
+    if args.overwrite:
+        for old in clear_run(args.out):
+            logging.getLogger("napari_var_emitter.training").info("removed %s (--overwrite)", old)
     result = train(
         cfg,
         args.out,

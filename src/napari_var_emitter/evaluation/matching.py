@@ -86,8 +86,9 @@ def match(
     """
     check_columns(pred, "predicted")
     check_columns(truth, "ground-truth")
-    if tolerance_nm <= 0 or (tolerance_z_nm is not None and tolerance_z_nm <= 0):
-        raise ParameterError("tolerances must be positive")
+    for name, tol in (("tolerance_nm", tolerance_nm), ("tolerance_z_nm", tolerance_z_nm)):
+        if tol is not None and not 0 < tol < np.inf:
+            raise ParameterError(f"{name} must be a finite number > 0, got {tol}")
     if tolerance_z_nm is not None:
         check_columns(pred, "predicted", ("z_nm",))
         check_columns(truth, "ground-truth", ("z_nm",))

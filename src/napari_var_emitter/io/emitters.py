@@ -182,7 +182,7 @@ def _read(path: Path, with_image: bool) -> tuple[pd.DataFrame, np.ndarray | None
                 raise InputFileError(
                     path, f"missing dataset '{key}' (an emitter file needs positions and photons)"
                 )
-        positions = np.asarray(f["positions"], dtype=np.float64)
+        positions = _numeric(f, "positions", path)
         if positions.ndim != 2 or positions.shape[1] not in (2, 3):
             raise InputFileError(
                 path, f"'positions' must be [N, 3] (x, y, z in nm), got shape {positions.shape}"
@@ -214,7 +214,7 @@ def _read(path: Path, with_image: bool) -> tuple[pd.DataFrame, np.ndarray | None
                 continue
             cols[key] = np.asarray(ds)
 
-        background = np.asarray(f["background"], dtype=np.float32) if "background" in f else None
+        background = _numeric(f, "background", path).astype(np.float32) if "background" in f else None
         if background is not None:
             n_frames = attrs.get("n_frames")
             if background.ndim == 1 and len(background) == n and n_frames != n and "bg" not in cols:
@@ -226,6 +226,7 @@ def _read(path: Path, with_image: bool) -> tuple[pd.DataFrame, np.ndarray | None
                 )
         image = None
         if with_image and "image" in f:
+            _numeric(f, "image", path, read=False)
             image = np.asarray(f["image"])
             if image.ndim == 2:
                 image = image[None]
@@ -257,8 +258,23 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return df
 
 
+def _numeric(f: h5py.File, key: str, path: Path, read: bool = True) -> np.ndarray | None:
+    """Dataset ``key`` as float64, or :class:`InputFileError` when it is not a numeric dataset."""
+    obj = f[key]
+    if not isinstance(obj, h5py.Dataset):
+        raise InputFileError(path, f"'{key}' must be a numeric dataset, found a group")
+    if obj.dtype.kind not in "biuf":
+        raise InputFileError(path, f"'{key}' must be a numeric dataset, found dtype {obj.dtype}")
+    if not read:
+        return None
+    try:
+        return np.asarray(obj, dtype=np.float64)
+    except (OSError, TypeError, ValueError) as exc:
+        raise InputFileError(path, f"cannot read dataset '{key}' ({str(exc).splitlines()[0]})") from None
+
+
 def _vector(f: h5py.File, key: str, n: int, path: Path) -> np.ndarray:
-    values = np.asarray(f[key], dtype=np.float64)
+    values = _numeric(f, key, path)
     if values.shape != (n,):
         raise InputFileError(
             path, f"'{key}' must have one value per position ({n}), got shape {values.shape}"
@@ -274,15 +290,29 @@ def _file_attrs(f: h5py.File, path: Path) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise InputFileError(path, "attribute 'metadata' is not valid JSON") from None
     if "pixel_size_nm" in f.attrs:
-        px = float(f.attrs["pixel_size_nm"])
+        px = _attr_numbers(f, "pixel_size_nm", path, float)[0]
         if not np.isfinite(px) or px <= 0:
             raise InputFileError(path, f"attribute pixel_size_nm must be > 0, got {px}")
         out["pixel_size_nm"] = px
     if "frame_size" in f.attrs:
-        out["frame_size"] = tuple(int(v) for v in np.ravel(f.attrs["frame_size"]))
+        size = _attr_numbers(f, "frame_size", path, int)
+        if len(size) != 2 or min(size) < 1:
+            raise InputFileError(path, f"attribute frame_size must be (H, W) >= 1, got {size}")
+        out["frame_size"] = size
     if "n_frames" in f.attrs:
-        out["n_frames"] = int(f.attrs["n_frames"])
+        out["n_frames"] = _attr_numbers(f, "n_frames", path, int)[0]
     return out
+
+
+def _attr_numbers(f: h5py.File, key: str, path: Path, kind: type) -> tuple:
+    """File attribute ``key`` as a tuple of ``kind`` (float or int), or a one-line InputFileError."""
+    try:
+        values = tuple(kind(v) for v in np.ravel(f.attrs[key]))
+    except (TypeError, ValueError, OverflowError):
+        raise InputFileError(path, f"attribute {key} must be numeric, got {f.attrs[key]!r}") from None
+    if not values:
+        raise InputFileError(path, f"attribute {key} is empty")
+    return values
 
 
 def _json_default(obj: Any) -> Any:

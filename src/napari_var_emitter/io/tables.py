@@ -131,17 +131,23 @@ def _nonfinite(df: pd.DataFrame, columns: tuple[str, ...], extra: dict[str, np.n
 # --------------------------------------------------------------------------------------------- API
 
 
-def read_table(path: str | os.PathLike, pixel_size_nm: float | None = None) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike, pixel_size_nm: float | None = None, require_frame: bool = False
+) -> pd.DataFrame:
     """Read a localization table (``.csv`` ThunderSTORM, ``.h5``/``.hdf5`` Picasso or ours) as a DataFrame.
 
     ``pixel_size_nm`` fills ``attrs["pixel_size_nm"]`` for a CSV and overrides the Picasso sidecar's
-    ``Pixelsize`` for a plain Picasso file. Raises :class:`InputFileError` naming the file and the problem.
+    ``Pixelsize`` for a plain Picasso file. A table without a frame column is read as frame 0, unless
+    ``require_frame`` (evaluation, which matches frame by frame). Raises :class:`InputFileError` naming the
+    file and the problem.
     """
     path = Path(path)
     kind = table_format(path)
     if not path.is_file():
         raise InputFileError(path, "file not found")
     df = _read_csv(path, pixel_size_nm) if kind == "csv" else _read_hdf5(path, pixel_size_nm)
+    if require_frame and "frame" not in df.columns:
+        raise InputFileError(path, "has no frame column (needed to match localizations frame by frame)")
     try:
         df = normalize_table(df, where=str(path))
     except ParameterError as err:

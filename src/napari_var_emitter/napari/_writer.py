@@ -3,16 +3,23 @@
 Positions come from the layer's coordinates in world units (nm from the image corner: ``data * scale +
 translate``), so moved or hand-drawn points are saved where they are shown; the other columns come from the
 layer's ``features`` when it has them. The pixel size comes from the layer metadata when present.
+
+Overwriting: napari's save dialog asks before replacing the file the user picked, so these writers replace
+that file; they never silently replace anything the dialog did not ask about: an HDF5 table's ``.yaml``
+sidecar is replaced only together with its ``.h5``, never when it lies there alone. Folder and writability
+are checked before anything is written.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
+from ..io.outputs import check_output_file
 from ..io.tables import json_metadata, picasso_sidecar, write_table
 
 _MAX_ATTR_VALUES = 10_000  # larger arrays in metadata (e.g. a per-pixel background) are not saved
@@ -60,11 +67,19 @@ def _storable(value: Any) -> bool:
 
 def write_points_csv(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     """Save a points layer as a ThunderSTORM CSV; returns the written path."""
+    check_output_file(path, overwrite=True)  # the save dialog confirmed replacing an existing file
     write_table(points_to_table(data, attributes), path)
     return [str(path)]
 
 
 def write_points_hdf5(path: str, data: Any, attributes: dict[str, Any]) -> list[str]:
     """Save a points layer as HDF5 (Picasso ``locs`` + ``.yaml`` sidecar + nm table); returns both paths."""
+    sidecar = picasso_sidecar(path)
+    check_output_file(
+        path,
+        overwrite=Path(path).is_file(),  # the dialog confirmed the .h5; its sidecar goes with it
+        companions=[sidecar],
+        hint=f"{sidecar.name} would be replaced although it belongs to no {Path(path).name}; move it first",
+    )
     write_table(points_to_table(data, attributes), path)
     return [str(path), str(picasso_sidecar(path))]

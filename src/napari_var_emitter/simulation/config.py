@@ -21,7 +21,7 @@ class _Config(BaseModel):
     ``ValueError`` naming the field), as nested configs need.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | _Config | None):

@@ -110,10 +110,13 @@ class TensorBoardLogger(Callback):
     VAL_KEYS = ("val_loss", "precision", "recall", "f1", "jaccard", "rmse_lat", "rmse_ax", "efficiency_lat")
 
     def __init__(self, log_dir: str | Path, log_every: int = 20):
+        self.log_dir, self.log_every = Path(log_dir), log_every
+        self.writer = None  # made when training starts: a run failing before (bad --resume) creates no folder
+
+    def on_train_start(self, state: TrainState) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(log_dir))
-        self.log_every = log_every
+        self.writer = SummaryWriter(str(self.log_dir))
 
     def on_step(self, state: TrainState) -> None:
         if state.step % self.log_every and state.step != state.total_steps:
@@ -133,7 +136,8 @@ class TensorBoardLogger(Callback):
         self.writer.flush()
 
     def on_train_end(self, state: TrainState) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
 
 
 class ProgressBar(Callback):

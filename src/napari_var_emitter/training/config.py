@@ -19,7 +19,7 @@ Monitor = Literal["jaccard", "efficiency_lat", "f1", "val_loss"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SimulationData(_Strict):

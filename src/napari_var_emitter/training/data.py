@@ -7,6 +7,7 @@ DataLoader workers, and resuming at step ``s`` simply continues at item ``s``.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -336,6 +337,7 @@ def build_datasets(
 
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business (stop after a step)
 
 
 def step_loader(

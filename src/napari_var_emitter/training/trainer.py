@@ -6,6 +6,8 @@ A non-finite loss or gradient skips the step; ``stability.max_failures`` consecu
 and optimizer back to the last good state with the learning rate multiplied by ``stability.lr_drop``.
 Checkpoints: ``last.pt`` (every epoch and on stop, resumable), ``best.pt`` (best validation metric),
 ``epoch_XXX.pt`` (every N epochs). Under torchrun only rank 0 logs and writes.
+Ctrl-C (SIGINT) finishes the current step, writes ``last.pt`` and raises ``KeyboardInterrupt``; resuming from
+that ``last.pt`` gives bit-for-bit the weights of an uninterrupted run (see ``interrupt.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .callbacks import CallbackList, EarlyStopping, ProgressBar, TensorBoardLogg
 from .config import SimulationData, TrainConfig
 from .data import Batch, build_datasets, step_loader
 from .distributed import DistInfo, any_flag, barrier, cleanup, init_distributed
+from .interrupt import deferred_sigint
 from .schedule import lr_factor, teacher_prob
 
 log = logging.getLogger("napari_var_emitter.training")
@@ -126,6 +129,8 @@ class Trainer:
         self.main = self.dist.is_main
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.stop_event = stop_event
+        self.interrupted = threading.Event()  # set by the first Ctrl-C (see interrupt.py)
+        self.between_steps = True  # model, optimizer, RNGs and step counter agree (safe to save)
         seed_everything(cfg.seed)
         self.raw_model = build_model(cfg.model).to(self.device)
         self.model = self.raw_model
@@ -263,7 +268,7 @@ class Trainer:
         if self.early and ts.get("early_stopping"):
             self.early.load_state_dict(ts["early_stopping"])
         self.good_state = self._snapshot()
-        log.info("resumed from %s at step %d (epoch %d)", path, s.step, s.epoch)
+        log.info("resumed from %s after step %d of %d", path, s.step, s.total_steps)
 
     # ------------------------------------------------------------------------------------------- one step
 
@@ -297,7 +302,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total, comps, aux = self.forward_loss(batch, progress, s.teacher_prob)
         loss_value = float(total.detach())
-        stop = self.stop_event is not None and self.stop_event.is_set()
+        stop = self.stop_requested()
         bad_loss, stop = any_flag(
             self.dist, not math.isfinite(loss_value), stop or s.should_stop, device=self.device
         )
@@ -326,6 +331,10 @@ class Trainer:
             s.components = _float_dict(comps)
             s.components.update({f"aux/{k}": v for k, v in _float_dict(aux or {}).items()})
         return True
+
+    def stop_requested(self) -> bool:
+        """Whether the caller's stop event or a Ctrl-C asked the run to stop."""
+        return self.interrupted.is_set() or (self.stop_event is not None and self.stop_event.is_set())
 
     def _failed(self, why: str) -> bool:
         s, st = self.state, self.cfg.stability
@@ -409,15 +418,18 @@ class Trainer:
             "skipped_steps": s.skipped_steps,
         }
         due = (epoch + 1) % c.validation.every_n_epochs == 0 or s.step >= c.total_steps
+        # the log counts epochs from 1, like the epoch_XXX.pt files (the history keeps 0-based indices)
+        n_epochs = -(-c.total_steps // c.steps_per_epoch)
         if self.main and self.val_batches and due:
             t0 = time.perf_counter()
             metrics = self.validate()
             record.update({k: metrics[k] for k in metrics})
             s.metrics = metrics
             log.info(
-                "epoch %d: train_loss %.4g val_loss %.4g precision %.3f recall %.3f jaccard %.3f "
+                "epoch %d/%d: train_loss %.4g val_loss %.4g precision %.3f recall %.3f jaccard %.3f "
                 "rmse_lat %.1f nm (%.1f s)",
-                epoch,
+                epoch + 1,
+                n_epochs,
                 train_loss,
                 metrics["val_loss"],
                 metrics["precision"],
@@ -428,7 +440,7 @@ class Trainer:
             )
         else:
             metrics = {"train_loss": train_loss}
-            log.info("epoch %d: train_loss %.4g", epoch, train_loss)
+            log.info("epoch %d/%d: train_loss %.4g", epoch + 1, n_epochs, train_loss)
         s.history.append(record)
         validated = "val_loss" in record
         if self.main and (validated or not self.val_batches):  # no validation set: train_loss only
@@ -462,39 +474,56 @@ class Trainer:
         saved_at = -1
         debug_log = self.main and log.isEnabledFor(logging.DEBUG)
         try:
-            for batch in loader:
-                s.epoch = s.step // c.steps_per_epoch
-                self.train_step(batch.to(self.device))
-                s.step += 1
-                if debug_log:
-                    log.debug(
-                        "step %d: loss %.5g lr %.3g grad_norm %.3g teacher_prob %.2f",
-                        s.step,
-                        s.loss,
-                        s.lr,
-                        s.grad_norm,
-                        s.teacher_prob,
-                    )
-                if self.main:
-                    self.callbacks("on_step", s)
-                if s.step % c.steps_per_epoch == 0 or s.step == c.total_steps:
-                    self._end_epoch(s.epoch)
-                    saved_at = s.step
-                if self.stop_event is not None and self.stop_event.is_set() and not self.dist.enabled:
-                    s.should_stop = True
-                if s.should_stop:
-                    s.stop_reason = s.stop_reason or "stop requested"
-                    break
-            if self.main and self.out_dir is not None and saved_at != s.step:
+            with deferred_sigint(self.interrupted):
+                for batch in loader:
+                    self.between_steps = False
+                    s.epoch = s.step // c.steps_per_epoch
+                    self.train_step(batch.to(self.device))
+                    s.step += 1
+                    if debug_log:
+                        log.debug(
+                            "step %d: loss %.5g lr %.3g grad_norm %.3g teacher_prob %.2f",
+                            s.step,
+                            s.loss,
+                            s.lr,
+                            s.grad_norm,
+                            s.teacher_prob,
+                        )
+                    if self.main:
+                        self.callbacks("on_step", s)
+                    if s.step % c.steps_per_epoch == 0 or s.step == c.total_steps:
+                        self._end_epoch(s.epoch)
+                        saved_at = s.step
+                    self.between_steps = True
+                    if self.stop_requested() and not self.dist.enabled:
+                        s.should_stop = True
+                    if s.should_stop:
+                        s.stop_reason = s.stop_reason or (
+                            "interrupted (Ctrl-C)" if self.interrupted.is_set() else "stop requested"
+                        )
+                        break
+                if self.main and self.out_dir is not None and saved_at != s.step:
+                    self.save(self.out_dir / "last.pt")
+        except KeyboardInterrupt:  # a second Ctrl-C: save only if no step was half done
+            if self.main and self.out_dir is not None and self.between_steps and s.step > max(saved_at, 0):
                 self.save(self.out_dir / "last.pt")
-        except KeyboardInterrupt:  # Ctrl-C in the terminal: keep what was learned, then stop
-            if self.main and self.out_dir is not None and s.step > max(saved_at, 0):
-                self.save(self.out_dir / "last.pt")
+            elif self.main and self.out_dir is not None:
+                log.warning(
+                    "aborted in the middle of step %d; last.pt holds the last saved state", s.step + 1
+                )
             raise
         finally:
             if self.main:
                 self.callbacks("on_train_end", s)
             barrier(self.dist)
+        if self.interrupted.is_set():
+            if self.main and self.out_dir is not None:
+                log.warning(
+                    "interrupted after step %d; continue exactly with --resume %s",
+                    s.step,
+                    self.out_dir / "last.pt",
+                )
+            raise KeyboardInterrupt
         if not s.should_stop:
             s.stop_reason = "finished"
         out = self.out_dir
@@ -517,7 +546,8 @@ def train(
     """Train a model; returns the best and last checkpoint paths and the per-epoch history.
 
     ``device`` (``auto|cpu|cuda|mps``) overrides ``config.device``. ``stop_event`` (set from another
-    thread) stops at the end of the current batch and writes ``last.pt``. ``resume`` continues a run exactly
+    thread) stops at the end of the current batch and writes ``last.pt``; so does Ctrl-C, which then raises
+    ``KeyboardInterrupt``. ``resume`` continues a run exactly
     from a resumable checkpoint (``last.pt`` or ``epoch_XXX.pt``). Under ``torchrun`` this runs data-parallel.
     """
     cfg = coerce_config(config)
