@@ -98,3 +98,8 @@ def test_apply_drift_interpolates_per_frame():
     out = apply_drift(table, drift)
     np.testing.assert_allclose(out["x_nm"], [100, 95, 90, 90])
     np.testing.assert_allclose(out["y_nm"], [50, 60, 70, 70])
+
+
+def test_too_many_segments_is_an_error():
+    with pytest.raises(ParameterError, match="too many"):
+        correct_drift(still_table(), segment=50)

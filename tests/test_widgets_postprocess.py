@@ -31,7 +31,7 @@ def _wait(qtbot, widget):
     qtbot.waitUntil(lambda: not widget.running, timeout=60_000)
 
 
-def test_range_filters_make_a_live_filtered_layer(make_napari_viewer, errors):
+def test_range_filters_make_a_live_filtered_layer(make_napari_viewer, qtbot, errors):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)
     table = pd.DataFrame(
@@ -60,6 +60,11 @@ def test_range_filters_make_a_live_filtered_layer(make_napari_viewer, errors):
     assert widget.hist_figure.axes and "sigma_x_nm" in widget.filter_status.value
     widget.reset_filters()
     assert len(viewer.layers["locs filtered"].data) == 300
+    # typing in the spin boxes updates the filtered layer by itself (debounced)
+    widget.column.value = "photons"
+    widget.lo.value = 2500.0
+    expected = int((table.photons >= 2500).sum())
+    qtbot.waitUntil(lambda: len(viewer.layers["locs filtered"].data) == expected, timeout=10_000)
     assert errors == []
 
 

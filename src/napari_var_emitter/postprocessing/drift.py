@@ -22,6 +22,8 @@ from ..errors import ParameterError
 
 #: largest correlation image side (pixels); beyond it the bin size is raised
 MAX_SIDE = 4096
+#: most segments (the pairs grow as n^2)
+MAX_SEGMENTS = 100
 #: blur (pixels) of the segment images before correlation
 BLUR_PX = 1.0
 #: width (pixels) of the smooth background removed from the segment images
@@ -120,6 +122,11 @@ def estimate_drift(
             f"cannot correct drift: the table spans {int(f.max()) + 1} frames, fewer than two segments of "
             f"{segment} frames; choose a shorter segment"
         )
+    if n > MAX_SEGMENTS:
+        raise ParameterError(
+            f"cannot correct drift: {n} segments of {segment} frames is too many (at most {MAX_SEGMENTS}); "
+            "choose a longer segment"
+        )
     if counts[-1] < min_locs and n > 2 and counts[-1] < counts[:-1].mean() / 2:  # short tail: join it
         seg = np.minimum(seg, n - 2)
         n -= 1
@@ -170,10 +177,10 @@ def estimate_drift(
                 "raise the maximum drift if the sample moved more than it"
             )
         r, res = _solve(pairs[keep], shifts[keep], n)
-        worst = int(np.argmax(res))
-        if res[worst] <= max_residual:
+        if res.max() <= max_residual:
             break
-        keep[np.flatnonzero(keep)[worst]] = False
+        # drop the worst pairs (those above half the worst residual) and solve again
+        keep[np.flatnonzero(keep)[res > max(max_residual, 0.5 * res.max())]] = False
 
     centers = np.bincount(seg, weights=f.astype(np.float64), minlength=n) / counts
     frames = np.arange(int(f.max()) + 1)
