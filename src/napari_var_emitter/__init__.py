@@ -3,6 +3,7 @@
 The small public API (imported lazily so that ``import napari_var_emitter`` stays cheap)::
 
     from napari_var_emitter import simulate, train, load_model, predict, evaluate, read_table, write_table
+    from napari_var_emitter import correct_drift, group_localizations, filter_table, frc_resolution
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ _API = {
     "write_table": "napari_var_emitter.io",
     "read_emitters": "napari_var_emitter.io",
     "write_emitters": "napari_var_emitter.io",
+    "correct_drift": "napari_var_emitter.postprocessing",
+    "group_localizations": "napari_var_emitter.postprocessing",
+    "filter_table": "napari_var_emitter.postprocessing",
+    "frc_resolution": "napari_var_emitter.postprocessing",
 }
 
 __all__ = ["__version__", *_API]

@@ -15,7 +15,7 @@ from .._version import __version__
 from ..errors import VarEmitterError
 
 #: subcommand name -> module in this package that defines ``add_parser(subparsers)`` and ``run(args) -> int``
-SUBCOMMANDS = ("simulate", "train", "predict", "evaluate", "render")
+SUBCOMMANDS = ("simulate", "train", "predict", "evaluate", "render", "drift", "group", "filter", "frc")
 
 
 def build_parser() -> argparse.ArgumentParser:
