@@ -15,24 +15,21 @@ def add_overwrite(p: argparse.ArgumentParser) -> None:
 
 
 def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | None = None) -> Path:
-    """The output path, checked before any work: known extension, existing folder, not there already
-    (unless ``overwrite``); for a Picasso HDF5 table also its ``.yaml`` sidecar."""
+    """The output path, checked before any work: known extension, then the project's output rule
+    (:func:`~napari_var_emitter.io.outputs.check_output_file`: writable folder, not there already unless
+    ``overwrite``; for a Picasso HDF5 table also its ``.yaml`` sidecar)."""
+    from ..io.outputs import check_output_file
     from ..io.tables import picasso_sidecar, table_format
 
     out = Path(path)
     if suffixes is None:
         kind = table_format(out)  # InputFileError for an unknown extension
-        targets = [out, picasso_sidecar(out)] if kind == "hdf5" else [out]
+        companions = [picasso_sidecar(out)] if kind == "hdf5" else []
     else:
         if out.suffix.lower() not in suffixes:
             raise InputFileError(out, f"unknown extension {out.suffix!r} (use {', '.join(suffixes)})")
-        targets = [out]
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise InputFileError(out, f"cannot write: folder {out.parent} does not exist")
-    for target in targets:
-        if target.exists() and not overwrite:
-            raise InputFileError(target, "already exists; pass --overwrite to replace it")
-    return out
+        companions = []
+    return check_output_file(out, overwrite, companions)
 
 
 def read_input(path: str) -> pd.DataFrame:
