@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 
+from ._camera import add_camera_option, camera_option
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -33,6 +35,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--steps", type=int, default=None, metavar="N", help="stop after N steps in total")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="override the config's epochs")
+    add_camera_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -54,6 +57,15 @@ def run(args: argparse.Namespace) -> int:
         if args.epochs < 1:
             raise ParameterError(f"--epochs must be >= 1, got {args.epochs}")
         overrides["epochs"] = args.epochs
+    camera = camera_option(args.camera)
+    if camera is not None:  # the camera of the simulated or the labelled training data
+        data = cfg.model_dump(mode="json")["data"]
+        key = "simulation" if data.get("kind") == "simulation" else None
+        if key:
+            data[key]["camera"] = camera.model_dump()
+        else:
+            data["camera"] = camera.model_dump()
+        overrides["data"] = data
     if overrides:
         cfg = TrainConfig.from_dict({**cfg.model_dump(mode="json"), **overrides}, source=args.config)
     if args.dry_run:

@@ -25,6 +25,7 @@ import pandas as pd
 from .._version import __version__
 from ..errors import InputFileError, ParameterError
 from .atomic import atomic_path
+from .jsonable import json_default
 
 FORMAT = "napari-var-emitter-emitters"
 FORMAT_VERSION = 1
@@ -117,7 +118,7 @@ def write_emitters(
     meta = {k: v for k, v in df.attrs.items() if k in ("pixel_size_nm", "frame_size", "n_frames")}
     meta.update(metadata or {})
     try:
-        meta_json = json.dumps(meta, default=_json_default)
+        meta_json = json.dumps(meta, default=json_default)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"write_emitters({path}): metadata is not JSON-serialisable ({exc})") from None
 
@@ -283,13 +284,3 @@ def _file_attrs(f: h5py.File, path: Path) -> dict[str, Any]:
     if "n_frames" in f.attrs:
         out["n_frames"] = int(f.attrs["n_frames"])
     return out
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")

@@ -32,7 +32,9 @@ import yaml
 
 from .._version import __version__
 from ..errors import InputFileError, ParameterError
+from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from .atomic import atomic_path
+from .jsonable import to_json
 
 CORE_COLUMNS = ("frame", "x_nm", "y_nm", "z_nm", "photons", "bg", "prob")
 SIGMA_COLUMNS = ("sigma_x_nm", "sigma_y_nm", "sigma_z_nm", "sigma_photons")
@@ -86,11 +88,18 @@ _TS_FIRST = (
 # --------------------------------------------------------------------------------------------- model
 
 
-def empty_table(**attrs: Any) -> pd.DataFrame:
-    """A table with the core columns and no rows."""
-    df = pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "frame" else np.float64) for c in CORE_COLUMNS})
-    df.attrs.update(attrs)
-    return df
+def lateral_uncertainty_nm(sigma_x_nm: Any, sigma_y_nm: Any) -> np.ndarray:
+    """One lateral uncertainty from per-axis ones: their root mean square (ThunderSTORM's ``uncertainty``)."""
+    sx = np.asarray(sigma_x_nm, dtype=np.float64)
+    sy = np.asarray(sigma_y_nm, dtype=np.float64)
+    return np.sqrt((sx**2 + sy**2) / 2)
+
+
+def add_uncertainty(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``uncertainty_nm`` added when it has ``sigma_x_nm`` and ``sigma_y_nm`` (else as is)."""
+    if {"sigma_x_nm", "sigma_y_nm"} <= set(table.columns) and "uncertainty_nm" not in table.columns:
+        return table.assign(uncertainty_nm=lateral_uncertainty_nm(table["sigma_x_nm"], table["sigma_y_nm"]))
+    return table
 
 
 def normalize_table(df: pd.DataFrame, where: str = "table") -> pd.DataFrame:
@@ -186,7 +195,7 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     n = len(table)
     sx, sy = table.get("sigma_x_nm"), table.get("sigma_y_nm")
     uncertainty = (
-        np.sqrt((sx.to_numpy() ** 2 + sy.to_numpy() ** 2) / 2)
+        lateral_uncertainty_nm(sx, sy)
         if sx is not None and sy is not None
         else (table["uncertainty_nm"].to_numpy() if "uncertainty_nm" in table else np.full(n, np.nan))
     )
@@ -260,7 +269,7 @@ def _drop_derived_csv_columns(df: pd.DataFrame) -> pd.DataFrame:
         df["sigma_x_nm"] = df["sigma_y_nm"] = df["uncertainty_nm"]
         drop.append("uncertainty_nm")
     elif "sigma_x_nm" in df and "sigma_y_nm" in df and "uncertainty_nm" in df:
-        derived = np.sqrt((df["sigma_x_nm"] ** 2 + df["sigma_y_nm"] ** 2) / 2)
+        derived = lateral_uncertainty_nm(df["sigma_x_nm"], df["sigma_y_nm"])
         if np.allclose(derived, df["uncertainty_nm"], rtol=1e-5, equal_nan=True):
             drop.append("uncertainty_nm")
     if "sigma_z_nm" not in df and "uncertainty_z_nm" in df:
@@ -354,23 +363,11 @@ def _picasso_info(table: pd.DataFrame, px: float, path: Path) -> list[dict[str, 
 
 
 def json_metadata(obj: Any) -> str:
-    """``obj`` as JSON (numpy scalars/arrays and paths converted); TypeError when it cannot be."""
-
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray) or hasattr(o, "__array__"):
-            return np.asarray(o).tolist()
-        if isinstance(o, (Path, pd.Timestamp)):
-            return str(o)
-        raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
-
-    return json.dumps(obj, default=default)
+    """``obj`` as JSON (numpy values, paths, timestamps converted); TypeError when it cannot be."""
+    return to_json(obj)
 
 
 def _write_hdf5(table: pd.DataFrame, path: Path) -> None:
-    from .stacks import DEFAULT_PIXEL_SIZE_NM
-
     px = float(table.attrs.get("pixel_size_nm") or DEFAULT_PIXEL_SIZE_NM)
     table.attrs.setdefault("pixel_size_nm", px)
     table.attrs.setdefault("frame_shape", list(_frame_shape(table, px)))

@@ -1,7 +1,8 @@
 """npe2 readers: camera stacks (TIFF / OME-TIFF) as image layers, localization tables as points layers.
 
-World coordinates are nm from the image corner (DESIGN.md section 3): a stack gets ``scale=(1, px, px)`` and
-``translate=(0, px/2, px/2)``; a points layer holds ``(frame, y_nm, x_nm)`` with the table as ``features``.
+World coordinates are nm from the image corner (:func:`napari_var_emitter.geometry.grid_geometry`): a stack
+gets ``scale=(1, px, px)`` and ``translate=(0, px/2, px/2)``; a points layer holds ``(frame, y_nm, x_nm)``
+with the table as ``features``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io.stacks import DEFAULT_PIXEL_SIZE_NM, contrast_limits, read_stack
+from ..geometry import DEFAULT_PIXEL_SIZE_NM, grid_geometry
+from ..io.stacks import contrast_limits, read_stack
 from ..io.tables import read_table
 
 LayerData = tuple[Any, dict[str, Any], str]
@@ -59,10 +61,11 @@ def read_stack_layers(path: str | Sequence[str]) -> list[LayerData]:
 def _stack_layer(path: str) -> LayerData:
     stack = read_stack(path)  # raises InputFileError with a clear message; napari shows it
     px = stack.pixel_size_nm
+    scale, translate = grid_geometry(px)
     kwargs = {
         "name": Path(path).name.split(".")[0],
-        "scale": (1.0, px, px),
-        "translate": (0.0, px / 2, px / 2),
+        "scale": scale,
+        "translate": translate,
         "contrast_limits": contrast_limits(stack.data),
         "colormap": "gray",
         "metadata": {
