@@ -195,3 +195,60 @@ def test_last_trained_checkpoint_is_offered(make_napari_viewer, checkpoint):
     finally:
         _common.set_last_checkpoint(None)
     assert "last trained model" not in widget.model.choices
+
+
+def test_camera_defaults_and_profile_save_load(make_napari_viewer, tmp_path, errors):
+    """Every widget starts from the one default camera; a profile saved in one loads in another."""
+    from napari_var_emitter.camera import CameraConfig
+    from napari_var_emitter.napari.widgets.training import TrainingWidget
+
+    viewer = make_napari_viewer()
+    inference, training = InferenceWidget(viewer), TrainingWidget(viewer)
+    # the training widget shows CameraConfig(); the inference widget the bundled checkpoint's camera
+    assert training.camera.camera() == CameraConfig()
+    form = inference.camera
+    form.camera_type.value = "emccd"
+    form.em_gain.value = 250.0
+    form.e_per_adu.value = 11.0
+    form.baseline.value = 500.0
+    form.qe.value = 0.9
+    form.profile.value = tmp_path / "cam.json"
+    form.save_profile.clicked.emit()
+    assert errors == []
+    saved = CameraConfig.model_validate_json((tmp_path / "cam.json").read_text())
+    assert (saved.type, saved.em_gain, saved.e_per_adu, saved.baseline, saved.qe) == (
+        "emccd",
+        250,
+        11,
+        500,
+        0.9,
+    )
+    training.camera.profile.value = tmp_path / "cam.json"
+    training.camera.load_profile.clicked.emit()
+    assert errors == []
+    assert training.camera.camera() == saved
+    assert training.camera.em_gain.enabled
+    training.camera.camera_type.value = "scmos"
+    assert not training.camera.em_gain.enabled and training.camera.camera().em_gain == 1.0
+    training.camera.profile.value = tmp_path / "missing.json"
+    training.camera.load_profile.clicked.emit()
+    assert "missing.json" in errors[-1]
+
+
+def test_form_values_reach_the_predictor(make_napari_viewer, checkpoint):
+    from napari_var_emitter.napari.widgets.inference_config import predictor_accepts
+
+    viewer = make_napari_viewer()
+    widget = InferenceWidget(viewer)
+    widget.set_checkpoint(checkpoint)
+    widget.threshold.value = 0.3
+    widget.device.value = "cpu"
+    widget.camera.baseline.value = 42.0
+    # the tiny checkpoint records no training simulation: no automatic refinement
+    assert widget.refine.enabled == predictor_accepts("refine")
+    assert widget.refine.value is False
+    widget.refine.value = True
+    kwargs = widget.predictor_kwargs()
+    assert kwargs["model"] == checkpoint and kwargs["threshold"] == 0.3 and kwargs["device"] == "cpu"
+    assert kwargs["camera"].baseline == 42.0
+    assert kwargs.get("refine") is (True if predictor_accepts("refine") else None)

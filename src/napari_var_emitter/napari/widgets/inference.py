@@ -221,6 +221,16 @@ class InferenceWidget(Container):
         except Exception as exc:
             notify_error(exc, "Localization")
 
+    def predictor_kwargs(self) -> dict[str, Any]:
+        """The ``Predictor`` arguments the form describes."""
+        return predictor_kwargs(
+            self.checkpoint_path(),
+            self.device.value,
+            self.camera.camera(),
+            self.threshold.value,
+            self.refine.value if self.refine.enabled else None,
+        )
+
     def _start(self) -> None:
         from ...io.stacks import Stack
 
@@ -228,13 +238,7 @@ class InferenceWidget(Container):
         data = camera_frames(layer)
         frames = frame_range(self.first.value, self.last.value)
         px = self.camera.pixel_size_nm()
-        kwargs = predictor_kwargs(
-            self.checkpoint_path(),
-            self.device.value,
-            self.camera.camera(),
-            self.threshold.value,
-            self.refine.value if self.refine.enabled else None,
-        )
+        kwargs = self.predictor_kwargs()
         scales = self.selected_scales()
         wanted = min(self.map_frames.value, len(frames))
         n_maps = map_frame_count(wanted, len(frames), scales, data.shape[1:])
