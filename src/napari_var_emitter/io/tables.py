@@ -241,6 +241,12 @@ def _read_csv(path: Path, pixel_size_nm: float | None) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         raise InputFileError(path, f"not a readable CSV table ({err})") from err
     raw.columns = [str(c).strip().strip('"') for c in raw.columns]
+    if len(raw.columns) == 1 and "," in raw.columns[0]:  # the whole header line is one quoted field
+        names = [c.strip().strip('"') for c in raw.columns[0].split(",")]
+        try:
+            raw = pd.read_csv(path, skipinitialspace=True, skiprows=1, header=None, names=names)
+        except (pd.errors.ParserError, ValueError) as err:
+            raise InputFileError(path, f"not a readable CSV table ({err})") from err
     if not {"x [nm]", "y [nm]"} <= set(raw.columns) and not {"x_nm", "y_nm"} <= set(raw.columns):
         raise InputFileError(
             path,
@@ -399,9 +405,13 @@ def _read_hdf5(path: Path, pixel_size_nm: float | None) -> pd.DataFrame:
     except OSError as err:
         raise InputFileError(path, f"not a readable HDF5 file ({err})") from err
     with f:
+        if is_decode_file(f):
+            return _from_decode(path, f, pixel_size_nm)
         if "locs" not in f or not isinstance(f["locs"], h5py.Dataset) or f["locs"].dtype.names is None:
             raise InputFileError(
-                path, "no 'locs' dataset: not a localization table (Picasso / napari-var-emitter)"
+                path,
+                "not a localization table: no 'locs' dataset (Picasso, napari-var-emitter) and no "
+                "'data/xyz' dataset (DECODE)",
             )
         if HDF5_GROUP in f and "table" in f[HDF5_GROUP]:
             group = f[HDF5_GROUP]
@@ -422,6 +432,71 @@ def _read_hdf5(path: Path, pixel_size_nm: float | None) -> pd.DataFrame:
         embedded = f["metadata"][()] if "metadata" in f and isinstance(f["metadata"], h5py.Dataset) else None
     info = _load_picasso_info(path, embedded)
     return _from_picasso(path, locs, info, pixel_size_nm)
+
+
+def is_decode_file(f: h5py.File) -> bool:
+    """Whether an open HDF5 file is DECODE's localization output (groups ``data`` with ``xyz``, ``meta``)."""
+    return "data" in f and isinstance(f["data"], h5py.Group) and "xyz" in f["data"] and "meta" in f
+
+
+def _decode_array(group: h5py.Group, name: str) -> np.ndarray | None:
+    """A DECODE dataset, or None when absent or stored empty (DECODE writes missing values as empty)."""
+    if name not in group or group[name].shape is None:
+        return None
+    return np.asarray(group[name][()])
+
+
+def _from_decode(path: Path, f: h5py.File, pixel_size_nm: float | None) -> pd.DataFrame:
+    """DECODE's HDF5 output (``EmitterSet.save``) as the nm table.
+
+    DECODE places pixel centres at integer pixel coordinates (frame extent -0.5 .. W - 0.5) and z in nm; its
+    ``xy_unit`` is ``px`` or ``nm`` (nm = px * px_size). Sigmas (``xyz_sig``) are in the same units.
+    """
+    data, meta = f["data"], dict(f["meta"].attrs)
+    unit = meta.get("xy_unit")
+    unit = unit.decode() if isinstance(unit, bytes) else (None if unit is None else str(unit))
+    size = meta.get("px_size")
+    size = None if size is None or np.size(size) == 0 else np.ravel(np.asarray(size, dtype=np.float64))
+    if pixel_size_nm is not None:
+        size = np.array([float(pixel_size_nm)] * 2)
+    if size is None:
+        raise InputFileError(path, "DECODE file without a pixel size ('meta' px_size); pass pixel_size_nm")
+    px_x, px_y = float(size[0]), float(size[-1])
+    xyz = _decode_array(data, "xyz")
+    if xyz is None or xyz.ndim != 2 or xyz.shape[1] < 2:
+        raise InputFileError(path, "DECODE file: 'data/xyz' is not an (N, 3) array of positions")
+    if unit == "nm":  # back to pixels; then one rule for both units
+        xyz = xyz / np.array([px_x, px_y, 1.0][: xyz.shape[1]])
+        sigma_scale = (1.0, 1.0)
+    elif unit == "px":
+        sigma_scale = (px_x, px_y)
+    else:
+        raise InputFileError(path, f"DECODE file: unknown xy_unit {unit!r} (expected 'px' or 'nm')")
+    n = len(xyz)
+    frame = _decode_array(data, "frame_ix")
+    df = pd.DataFrame(
+        {
+            "frame": np.zeros(n, np.int64) if frame is None else frame.astype(np.int64),
+            "x_nm": (xyz[:, 0] + 0.5) * px_x,
+            "y_nm": (xyz[:, 1] + 0.5) * px_y,
+            "z_nm": xyz[:, 2].astype(np.float64) if xyz.shape[1] > 2 else np.zeros(n),
+        }
+    )
+    for name, column in (("phot", "photons"), ("bg", "bg"), ("prob", "prob"), ("phot_sig", "sigma_photons")):
+        values = _decode_array(data, name)
+        if values is not None:
+            df[column] = values.astype(np.float64).reshape(n)
+    sig = _decode_array(data, "xyz_sig")
+    if sig is not None:
+        df["sigma_x_nm"] = sig[:, 0] * sigma_scale[0]
+        df["sigma_y_nm"] = sig[:, 1] * sigma_scale[1]
+        if sig.shape[1] > 2:
+            df["sigma_z_nm"] = sig[:, 2]
+    bad = _nonfinite(df, ("frame", "x_nm", "y_nm", "z_nm"))
+    if bad:
+        raise InputFileError(path, f"non-finite values in {bad}")
+    df.attrs = {"pixel_size_nm": px_x, "format": "decode-hdf5", "source": str(path)}
+    return df
 
 
 def _load_picasso_info(path: Path, embedded: Any) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..geometry import DEFAULT_PIXEL_SIZE_NM, grid_geometry
 from ..io.stacks import contrast_limits, read_stack
-from ..io.tables import read_table
+from ..io.tables import is_decode_file, read_table
 
 LayerData = tuple[Any, dict[str, Any], str]
 ReaderFunction = Callable[[str | Sequence[str]], list[LayerData]]
@@ -82,7 +82,7 @@ def _stack_layer(path: str) -> LayerData:
 
 
 def get_table_reader(path: str | Sequence[str]) -> ReaderFunction | None:
-    """Return a reader for localization tables (.csv ThunderSTORM, .h5/.hdf5 Picasso or ours) and for
+    """Return a reader for localization tables (.csv ThunderSTORM, .h5/.hdf5 Picasso, DECODE or ours) and for
     ground-truth emitter HDF5 files; None for anything else."""
     paths = _paths(path)
     if not paths or not all(_table_kind(p) for p in paths):
@@ -103,7 +103,11 @@ def read_table_layers(path: str | Sequence[str]) -> list[LayerData]:
 
 
 def _table_kind(path: str) -> str | None:
-    """'table', 'emitters' or None, from the extension and a cheap look at the content."""
+    """'table', 'emitters' or None, from the extension and a cheap look at the content.
+
+    CSV files without nm positions in their header are declined (napari's own CSV reader may want them);
+    any other HDF5 file is a 'table', so that :func:`read_table` names what it lacks in one line.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
     if not p.is_file():
@@ -122,13 +126,14 @@ def _table_kind(path: str) -> str | None:
 
     try:
         with h5py.File(p, "r") as f:
-            if "locs" in f:
+            if "locs" in f or is_decode_file(f):
                 return "table"
             if "positions" in f and importlib.util.find_spec("napari_var_emitter.io.emitters") is not None:
                 return "emitters"
     except OSError:
         return None
-    return None
+    # an HDF5 file of something else: napari has no reader for HDF5, so ours says in one line what it is not
+    return "table"
 
 
 def table_to_points(df: pd.DataFrame, name: str, path: str | None = None) -> LayerData:
