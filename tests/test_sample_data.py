@@ -1,4 +1,4 @@
-"""napari sample data: the simulated movie and its ground truth overlay by DESIGN.md's rule."""
+"""napari sample data: the simulated movie and its ground truth overlay by the nm geometry rule."""
 
 from __future__ import annotations
 

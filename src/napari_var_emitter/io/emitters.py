@@ -2,7 +2,7 @@
 
 Layout (see docs/file-formats.md, "Ground-truth emitter files")::
 
-    positions   float64 [N, 3]   x, y, z in nm (x, y from the image corner; DESIGN.md section 3)
+    positions   float64 [N, 3]   x, y, z in nm (x, y from the image corner)
     photons     float64 [N]      photons of the emitter in that frame
     frame       int64   [N]      0-based frame index (absent in single-image seed files: all 0)
     <column>    [N]              any further table column: id, bg, sigma_x_nm, sigma_y_nm, crlb_x_nm, ...
@@ -147,7 +147,7 @@ def write_emitters(
 
 
 def read_emitters(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ground-truth emitter file as a table (DESIGN.md units, sorted by frame).
+    """Read a ground-truth emitter file as a table (table units: nm, 0-based frames; sorted by frame).
 
     ``df.attrs`` holds ``pixel_size_nm``, ``frame_size``, ``n_frames`` and ``metadata`` when the file has
     them, and ``background`` (per frame or per pixel) when present. Per-emitter background of seed files

@@ -1,9 +1,10 @@
 """Localization tables: one DataFrame model, ThunderSTORM CSV and Picasso-compatible HDF5 files.
 
-The table model (DESIGN.md section 3): columns ``frame`` (0-based int), ``x_nm``, ``y_nm``, ``z_nm``,
-``photons``, ``bg`` (photons/pixel), ``prob``, optional ``sigma_x_nm``, ``sigma_y_nm``, ``sigma_z_nm``,
-``sigma_photons`` (uncertainties), ``psf_sigma_nm`` / ``psf_sigma_x_nm`` / ``psf_sigma_y_nm`` (PSF widths)
-and any extra columns. Positions are nm from the image corner. Metadata lives in ``df.attrs``:
+The table model (docs/developer.md, "Conventions"): columns ``frame`` (0-based int), ``x_nm``, ``y_nm``,
+``z_nm``, ``photons``, ``bg`` (photons/pixel), ``prob``, optional ``sigma_x_nm``, ``sigma_y_nm``,
+``sigma_z_nm``, ``sigma_photons`` (uncertainties), ``psf_sigma_nm`` / ``psf_sigma_x_nm`` /
+``psf_sigma_y_nm`` (PSF widths) and any extra columns. Positions are nm from the image corner. Metadata
+lives in ``df.attrs``:
 ``pixel_size_nm``, ``frame_shape`` (H, W), ``n_frames``, ``camera``, ``source``, ``software_version``,
 ``model``; reading adds ``path`` and ``format``.
 
