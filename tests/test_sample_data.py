@@ -55,6 +55,7 @@ def test_opens_in_napari(make_napari_viewer):
     assert len(points.features) == len(points.data) > 0
     # the frame axis starts at 0: the ground-truth markers do not reach into neighbouring frames
     assert viewer.dims.range[0].start == 0
+    assert viewer.dims.axis_labels == ("frame", "y", "x")  # not napari's "-3", read as a frame number
     assert points.extent.world[0, 0] == 0
     assert points.size.max() * points.scale[0] / 2 <= 0.5  # a marker's reach along the frame axis
     np.testing.assert_allclose(

@@ -9,6 +9,9 @@ overlays every other one exactly.
 
 from __future__ import annotations
 
+#: napari axis labels of a (frame, y, x) layer (napari's defaults, "-3", "-2", "-1", read like slider values)
+AXIS_LABELS = ("frame", "y", "x")
+
 #: pixel size assumed when neither the file, the user nor a checkpoint gives one
 DEFAULT_PIXEL_SIZE_NM = 100.0
 

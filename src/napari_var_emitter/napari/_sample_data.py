@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import DEFAULT_PIXEL_SIZE_NM, grid_geometry
+from ..geometry import AXIS_LABELS, DEFAULT_PIXEL_SIZE_NM, grid_geometry
 from ..simulation import SimulationConfig, simulate
 
 #: parameters of the sample movie (fixed, so every user sees the same data)
@@ -52,6 +52,7 @@ def simulated_movie(
             "scale": scale,
             "translate": translate,
             "units": ("", "nm", "nm"),
+            "axis_labels": AXIS_LABELS,
             "contrast_limits": (float(lo), float(max(hi, lo + 1))),
             "colormap": "gray",
             "metadata": meta,
@@ -69,6 +70,7 @@ def simulated_movie(
             "name": "simulated ground truth",
             "features": features,
             "scale": (1.0, px, px),
+            "axis_labels": AXIS_LABELS,
             "size": 1.0,
             "face_color": "transparent",
             "border_color": "cyan",

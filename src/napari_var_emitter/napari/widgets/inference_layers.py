@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from napari.layers import Points
 
-from ...geometry import grid_geometry
+from ...geometry import AXIS_LABELS, grid_geometry
 from ._common import notify_info, replace_layer, upsert_image
 from .inference_run import RunState
 
@@ -63,6 +63,7 @@ def show_maps(viewer: napari.viewer.Viewer, run: RunState, frames: np.ndarray, m
                 contrast_limits=(0.0, 1.0),
                 metadata={"pixel_size_nm": run.pixel_size_nm / f, "factor": f, "source": run.source},
                 units=("", "nm", "nm"),
+                axis_labels=AXIS_LABELS,
             )
         keep = rows < run.n_map_frames
         run.maps[f][rows[keep]] = values[keep]
@@ -82,6 +83,7 @@ def show_points(viewer: napari.viewer.Viewer, run: RunState, table: pd.DataFrame
         "size": run.pixel_size_nm / 2,
         "border_width": 0,
         "units": ("", "nm", "nm"),
+        "axis_labels": AXIS_LABELS,
         "out_of_slice_display": False,
     }
     meta = {**run.meta, "source": run.source}
