@@ -54,7 +54,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
 
     viewer = napari.Viewer(title="napari-var-emitter")
-    viewer.window._qt_window.resize(1500, 950)
+    viewer.window.resize(1500, 1150)
     for data, kwargs, kind in simulated_movie():
         getattr(viewer, f"add_{kind}")(data, **kwargs)
     viewer.layers["simulated ground truth"].visible = False
@@ -77,13 +77,13 @@ def main() -> None:
     config_path = out_dir / "screenshot_config.json"
     config_path.write_text(json.dumps(config))
     training.load_config(config_path)
-    training.estimate_layer.set_layer("simulated SMLM movie")
-    training.estimate_from_image()
-    training.out_dir.set_path(out_dir)
-    training.start()
+    training.estimate_layer.value = viewer.layers["simulated SMLM movie"]
+    training.estimate_button.clicked.emit()
+    training.out_dir.value = out_dir
+    training.start_button.clicked.emit()
     wait_until(lambda: not training.running)
     shot(viewer, "02_training.png")
-    training.use_button.click()
+    training.use_button.clicked.emit()
     # the training shot always shows a short run; inference and render use --checkpoint when given
     checkpoint = args.checkpoint or training.checkpoint_path()
     viewer.window.remove_dock_widget(dock)
@@ -92,10 +92,10 @@ def main() -> None:
     inference = InferenceWidget(viewer)
     dock = viewer.window.add_dock_widget(inference, name="Localize emitters", area="right")
     inference.set_checkpoint(checkpoint)
-    inference.image.set_layer("simulated SMLM movie")
+    inference.image.value = viewer.layers["simulated SMLM movie"]
     for f, box in inference.scale_boxes.items():
-        box.setChecked(f in (1, max(inference.scale_boxes)))
-    inference.run()
+        box.value = f in (1, max(inference.scale_boxes))
+    inference.run_button.clicked.emit()
     wait_until(lambda: not inference.running)
     viewer.dims.set_current_step(0, 3)
     viewer.camera.center = (0, 1600, 1600)
@@ -107,10 +107,10 @@ def main() -> None:
     render = RenderWidget(viewer)
     viewer.window.add_dock_widget(render, name="Render", area="right")
     locs = "simulated SMLM movie localizations"
-    render.points.set_layer(locs if locs in viewer.layers else "simulated ground truth")
-    render.pixel_size.setValue(10.0)
-    render.method.setCurrentText("gaussian")
-    render.render()
+    render.points.value = viewer.layers[locs if locs in viewer.layers else "simulated ground truth"]
+    render.pixel_size.value = 10.0
+    render.method.value = "gaussian"
+    render.render_button.clicked.emit()
     wait_until(lambda: not render.running)
     for layer in viewer.layers:
         layer.visible = layer.name.endswith("render")

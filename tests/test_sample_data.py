@@ -1,4 +1,4 @@
-"""napari sample data: the simulated movie and its ground truth overlay by DESIGN.md's rule."""
+"""napari sample data: the simulated movie and its ground truth overlay by the nm geometry rule."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ def test_layer_data_and_placement():
     assert img_kw["metadata"]["pixel_size_nm"] == px and img_kw["metadata"]["camera"]["type"] == "scmos"
     features = pts_kw["features"]
     assert points.shape == (len(features), 3)
-    np.testing.assert_allclose(points[:, 1:], features[["y_nm", "x_nm"]].to_numpy())
+    world = points * np.asarray(pts_kw["scale"]) + np.asarray(pts_kw.get("translate", 0.0))
+    np.testing.assert_allclose(world[:, 1:], features[["y_nm", "x_nm"]].to_numpy())
+    np.testing.assert_allclose(world[:, 0], features["frame"].to_numpy())
     # the ground truth sits on its spot: background-subtracted centroid of the 5x5 window around each bright
     # emitter's pixel, in world coordinates (data index * scale + translate), matches its point
     feats = features[features["photons"] > 2500]
@@ -51,3 +53,11 @@ def test_opens_in_napari(make_napari_viewer):
     image, points = layers
     np.testing.assert_allclose(image.scale, (1, 100, 100))
     assert len(points.features) == len(points.data) > 0
+    # the frame axis starts at 0: the ground-truth markers do not reach into neighbouring frames
+    assert viewer.dims.range[0].start == 0
+    assert viewer.dims.axis_labels == ("frame", "y", "x")  # not napari's "-3", read as a frame number
+    assert points.extent.world[0, 0] == 0
+    assert points.size.max() * points.scale[0] / 2 <= 0.5  # a marker's reach along the frame axis
+    np.testing.assert_allclose(
+        points.data_to_world(points.data[0])[1:], points.features[["y_nm", "x_nm"]].iloc[0]
+    )

@@ -1,4 +1,4 @@
-"""Simulator geometry: DESIGN.md's coordinate rule and the astigmatic PSF."""
+"""Simulator geometry: the nm coordinate rule (pixel centres at (c + 0.5) * px) and the astigmatic PSF."""
 
 from __future__ import annotations
 

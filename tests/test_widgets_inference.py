@@ -64,8 +64,10 @@ def test_run_with_tiny_checkpoint_makes_map_layers(make_napari_viewer, qtbot, ch
     widget = InferenceWidget(viewer)
     widget.set_checkpoint(checkpoint)
     assert list(widget.scale_boxes) == [1, 2, 4, 8]
+    # by default the scale the checkpoint localizes on is shown (camera resolution)
+    assert widget.selected_scales() == (1,)
     for box in widget.scale_boxes.values():
-        box.setChecked(True)
+        box.value = True
     _run(qtbot, widget)
     assert errors == []
     for f in (1, 2, 4, 8):
@@ -74,7 +76,7 @@ def test_run_with_tiny_checkpoint_makes_map_layers(make_napari_viewer, qtbot, ch
         np.testing.assert_allclose(layer.scale, (1, PX / f, PX / f))
         np.testing.assert_allclose(layer.translate, (0, PX / (2 * f), PX / (2 * f)))
         assert 0.0 <= layer.data.min() and layer.data.max() <= 1.0
-    assert "6 of 6 frames" in widget.summary.text()
+    assert "6 of 6 frames" in widget.summary.value
 
 
 def test_overlay_peak_and_point_on_known_emitter(make_napari_viewer, qtbot, tmp_path, centroid_model, errors):
@@ -85,7 +87,7 @@ def test_overlay_peak_and_point_on_known_emitter(make_napari_viewer, qtbot, tmp_
     widget = InferenceWidget(viewer)
     widget.set_checkpoint(tmp_path / "centroid.pt")
     for box in widget.scale_boxes.values():
-        box.setChecked(True)
+        box.value = True
     _run(qtbot, widget)
     assert errors == []
     for f in (1, 2, 4, 8):
@@ -111,9 +113,9 @@ def test_overlay_peak_and_point_on_known_emitter(make_napari_viewer, qtbot, tmp_
     np.testing.assert_allclose(points.data[:, 2], points.features["x_nm"])
     assert points.size[0] == pytest.approx(PX / 2)
     assert points.metadata["pixel_size_nm"] == PX
-    widget.color_by.setCurrentText("prob")
+    widget.color_by.value = "prob"
     assert points.face_color.shape == (3, 4)
-    assert "3 localizations in 3 of 3 frames" in widget.summary.text()
+    assert "3 localizations in 3 of 3 frames" in widget.summary.value
     # the camera layer's brightest pixel is the same one
     camera = viewer.layers["movie"]
     i, j = np.unravel_index(np.argmax(camera.data[0]), camera.data[0].shape)
@@ -137,25 +139,27 @@ def test_maps_bounded_and_cancel_keeps_results(make_napari_viewer, qtbot, checkp
     _camera_layer(viewer, frames)
     widget = InferenceWidget(viewer)
     widget.set_checkpoint(checkpoint)
-    widget.map_frames.setValue(4)
-    widget.threshold.setValue(0.05)
+    widget.map_frames.value = 4
+    widget.threshold.value = 0.05
+    widget.scale_boxes[8].value = True
     ticks = []
     timer = QTimer()
-    timer.timeout.connect(lambda: ticks.append(widget._done_frames))
+    timer.timeout.connect(lambda: ticks.append(widget.run_state.done_frames if widget.run_state else 0))
     timer.start(20)
-    widget.run()
+    widget.run_button.clicked.emit()
     assert widget.running
-    qtbot.waitUntil(lambda: widget._done_frames > 0, timeout=WAIT_MS)
-    widget.cancel()
+    assert not widget.run_button.enabled and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: widget.run_state.done_frames > 0, timeout=WAIT_MS)
+    widget.cancel_button.clicked.emit()
     qtbot.waitUntil(lambda: not widget.running, timeout=WAIT_MS)
     timer.stop()
     assert len(ticks) >= 2  # the event loop kept running during inference
-    assert 0 < widget._done_frames < 400
-    assert "cancelled" in widget.summary.text()
+    assert 0 < widget.run_state.done_frames < 400
+    assert "cancelled" in widget.summary.value
     layer = viewer.layers["movie p x8"]
     assert layer.data.shape == (4, 256, 256)
-    if widget._n_locs:
-        assert len(viewer.layers["movie localizations"].data) == widget._n_locs
+    if widget.run_state.n_locs:
+        assert len(viewer.layers["movie localizations"].data) == widget.run_state.n_locs
 
 
 def test_errors_become_notifications(make_napari_viewer, qtbot, tmp_path, checkpoint, errors):
@@ -165,20 +169,20 @@ def test_errors_become_notifications(make_napari_viewer, qtbot, tmp_path, checkp
     assert errors and "No image layer" in errors[-1]
 
     viewer.add_image(np.zeros((4, 16, 16, 3), dtype=np.uint8), name="rgb", rgb=True)
-    widget.image.set_layer("rgb")
+    widget.image.value = viewer.layers["rgb"]
     widget.run()
     assert "RGB" in errors[-1]
     assert not widget.running
 
     _camera_layer(viewer, spot_movie(np.array([[800.0, 800.0]] * 3)))
-    widget.image.set_layer("movie")
+    widget.image.value = viewer.layers["movie"]
     bad = tmp_path / "corrupt.pt"
     bad.write_bytes(checkpoint.read_bytes()[:5000])  # a truncated download
     widget.set_checkpoint(bad)
     widget.run()
     qtbot.waitUntil(lambda: not widget.running, timeout=WAIT_MS)
     assert "corrupt.pt" in errors[-1]
-    assert widget.run_button.isEnabled()
+    assert widget.run_button.enabled
 
 
 def test_last_trained_checkpoint_is_offered(make_napari_viewer, checkpoint):
@@ -186,8 +190,65 @@ def test_last_trained_checkpoint_is_offered(make_napari_viewer, checkpoint):
     widget = InferenceWidget(viewer)
     _common.set_last_checkpoint(checkpoint)
     try:
-        assert widget.checkpoint.currentText() == "last trained model"
+        assert widget.model.current_choice == "last trained model"
         assert widget.checkpoint_path() == checkpoint
     finally:
         _common.set_last_checkpoint(None)
-    assert widget.checkpoint.findText("last trained model") < 0
+    assert "last trained model" not in widget.model.choices
+
+
+def test_camera_defaults_and_profile_save_load(make_napari_viewer, tmp_path, errors):
+    """Every widget starts from the one default camera; a profile saved in one loads in another."""
+    from napari_var_emitter.camera import CameraConfig
+    from napari_var_emitter.napari.widgets.training import TrainingWidget
+
+    viewer = make_napari_viewer()
+    inference, training = InferenceWidget(viewer), TrainingWidget(viewer)
+    # the training widget shows CameraConfig(); the inference widget the bundled checkpoint's camera
+    assert training.camera.camera() == CameraConfig()
+    form = inference.camera
+    form.camera_type.value = "emccd"
+    form.em_gain.value = 250.0
+    form.e_per_adu.value = 11.0
+    form.baseline.value = 500.0
+    form.qe.value = 0.9
+    form.profile.value = tmp_path / "cam.json"
+    form.save_profile.clicked.emit()
+    assert errors == []
+    saved = CameraConfig.model_validate_json((tmp_path / "cam.json").read_text())
+    assert (saved.type, saved.em_gain, saved.e_per_adu, saved.baseline, saved.qe) == (
+        "emccd",
+        250,
+        11,
+        500,
+        0.9,
+    )
+    training.camera.profile.value = tmp_path / "cam.json"
+    training.camera.load_profile.clicked.emit()
+    assert errors == []
+    assert training.camera.camera() == saved
+    assert training.camera.em_gain.enabled
+    training.camera.camera_type.value = "scmos"
+    assert not training.camera.em_gain.enabled and training.camera.camera().em_gain == 1.0
+    training.camera.profile.value = tmp_path / "missing.json"
+    training.camera.load_profile.clicked.emit()
+    assert "missing.json" in errors[-1]
+
+
+def test_form_values_reach_the_predictor(make_napari_viewer, checkpoint):
+    from napari_var_emitter.napari.widgets.inference_config import predictor_accepts
+
+    viewer = make_napari_viewer()
+    widget = InferenceWidget(viewer)
+    widget.set_checkpoint(checkpoint)
+    widget.threshold.value = 0.3
+    widget.device.value = "cpu"
+    widget.camera.baseline.value = 42.0
+    # the tiny checkpoint records no training simulation: no automatic refinement
+    assert widget.refine.enabled == predictor_accepts("refine")
+    assert widget.refine.value is False
+    widget.refine.value = True
+    kwargs = widget.predictor_kwargs()
+    assert kwargs["model"] == checkpoint and kwargs["threshold"] == 0.3 and kwargs["device"] == "cpu"
+    assert kwargs["camera"].baseline == 42.0
+    assert kwargs.get("refine") is (True if predictor_accepts("refine") else None)

@@ -27,9 +27,10 @@ def test_render_lands_on_the_points(make_napari_viewer, qtbot, errors, method):
     table = pd.DataFrame({"frame": [0, 1, 2, 3], "x_nm": x, "y_nm": y, "photons": 1000.0})
     viewer.add_points(np.c_[table.frame, y, x], features=table, name="locs")
     widget = RenderWidget(viewer)
-    widget.pixel_size.setValue(20.0)
-    widget.method.setCurrentText(method)
-    widget.render()
+    assert widget.points.value is viewer.layers["locs"]
+    widget.pixel_size.value = 20.0
+    widget.method.value = method
+    widget.render_button.clicked.emit()
     qtbot.waitUntil(lambda: not widget.running, timeout=30_000)
     assert errors == []
     image = viewer.layers["locs render"]

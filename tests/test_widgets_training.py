@@ -51,42 +51,44 @@ def _small_config(tmp_path):
 def test_train_plot_stop_resume_and_use_in_inference(make_napari_viewer, qtbot, tmp_path, errors):
     viewer = make_napari_viewer()
     widget = TrainingWidget(viewer)
-    widget.load_config(_small_config(tmp_path))
+    widget.config_file.value = _small_config(tmp_path)
+    widget.load_config_button.clicked.emit()
     assert errors == []
-    assert widget.model.currentText() == "as in loaded config"
-    assert widget.steps_per_epoch.value() == 2
-    widget.epochs.setValue(200)
-    widget.out_dir.set_path(tmp_path / "run")
-    widget.start()
+    assert widget.model.value == "as in loaded config"
+    assert widget.steps_per_epoch.value == 2
+    assert widget.camera.camera_type.value == "ideal"
+    widget.epochs.value = 200
+    widget.out_dir.value = tmp_path / "run"
+    widget.start_button.clicked.emit()
     assert widget.running
     qtbot.waitUntil(lambda: len(widget.plot.history["val"]) >= 1 or not widget.running, timeout=WAIT_MS)
     assert errors == []
-    widget.stop()
+    widget.stop_button.clicked.emit()
     qtbot.waitUntil(lambda: not widget.running, timeout=WAIT_MS)
     assert errors == []
     # the live plot shows training and validation losses and the Jaccard index
     assert len(widget.plot.train_line.get_xdata()) >= 2
     assert len(widget.plot.val_line.get_xdata()) >= 1
     assert len(widget.plot.jaccard_line.get_xdata()) >= 1
-    assert widget.progress.value() < widget.progress.maximum()  # stopped early
+    assert widget.progress.value < widget.progress.max  # stopped early
     last = tmp_path / "run" / "last.pt"
     assert last.is_file()
-    stopped_at = widget.progress.value()
+    stopped_at = widget.progress.value
 
     # resume continues from last.pt
     epochs = stopped_at // 2 + 2
-    widget.epochs.setValue(epochs)
-    widget.start(resume=True)
+    widget.epochs.value = epochs
+    widget.resume_button.clicked.emit()
     qtbot.waitUntil(lambda: not widget.running, timeout=WAIT_MS)
     assert errors == []
-    assert widget.progress.value() == widget.progress.maximum() == 2 * epochs > stopped_at
+    assert widget.progress.value == widget.progress.max == 2 * epochs > stopped_at
 
     # one click makes it the inference widget's model, which then runs
     inference = InferenceWidget(viewer)
-    assert widget.use_button.isEnabled()
-    widget.use_button.click()
+    assert widget.use_button.enabled
+    widget.use_button.clicked.emit()
     try:
-        assert inference.checkpoint.currentText() == "last trained model"
+        assert inference.model.current_choice == "last trained model"
         assert inference.checkpoint_path() == widget.checkpoint_path()
         viewer.add_image(
             spot_movie(np.array([[800.0, 900.0], [1000.0, 700.0]]), shape=(16, 16)),
@@ -95,11 +97,11 @@ def test_train_plot_stop_resume_and_use_in_inference(make_napari_viewer, qtbot, 
             translate=(0, PX / 2, PX / 2),
             metadata={"pixel_size_nm": PX, "camera": IDEAL.model_dump()},
         )
-        inference.image.set_layer("movie")
+        inference.image.value = viewer.layers["movie"]
         inference.run()
         qtbot.waitUntil(lambda: not inference.running, timeout=WAIT_MS)
         assert errors == []
-        assert "2 of 2 frames" in inference.summary.text()
+        assert "2 of 2 frames" in inference.summary.value
     finally:
         _common.set_last_checkpoint(None)
 
@@ -112,29 +114,36 @@ def test_estimate_from_image_fills_simulation_parameters(make_napari_viewer, tmp
     frames = rng.poisson(frames).astype(np.float32)
     viewer.add_image(frames, name="movie", metadata={"pixel_size_nm": PX, "camera": IDEAL.model_dump()})
     widget = TrainingWidget(viewer)
-    widget.estimate_layer.set_layer("movie")
-    widget.estimate_from_image()
+    widget.estimate_layer.value = viewer.layers["movie"]
+    widget.estimate_button.clicked.emit()
     assert errors == []
-    assert widget.bg_lo.value() <= 40 <= widget.bg_hi.value()
-    assert widget.photons_lo.value() <= 3000 * 1.1 and widget.photons_hi.value() >= 3000 * 0.8
-    assert widget.sigma_lo.value() - 0.2 <= 1.3 <= widget.sigma_hi.value() + 0.2
+    bg_lo, bg_hi = widget.background.value
+    assert bg_lo <= 40 <= bg_hi
+    assert widget.photons.lo.value <= 3000 * 1.1 and widget.photons.hi.value >= 3000 * 0.8
+    assert widget.sigma_px.lo.value - 0.2 <= 1.3 <= widget.sigma_px.hi.value + 0.2
+    assert widget.camera.camera_type.value == "ideal"  # the layer's camera
     config = widget.config()
-    assert config.data.simulation.background == (widget.bg_lo.value(), widget.bg_hi.value())
+    assert config.data.simulation.background == (bg_lo, bg_hi)
+    assert config.data.simulation.camera.type == "ideal"
 
 
 def test_bad_inputs_become_notifications(make_napari_viewer, tmp_path, errors):
     viewer = make_napari_viewer()
     widget = TrainingWidget(viewer)
-    widget.start()  # no output folder
+    widget.start_button.clicked.emit()  # no output folder
     assert "output folder" in errors[-1]
-    widget.out_dir.set_path(tmp_path)
-    widget.start(resume=True)  # nothing to resume
+    widget.out_dir.value = tmp_path
+    widget.resume_button.clicked.emit()  # nothing to resume
     assert "last.pt" in errors[-1]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"epochs": 0, "nonsense": 1}))
-    widget.load_config(bad)
+    widget.config_file.value = bad
+    widget.load_config_button.clicked.emit()
     assert "bad.json" in errors[-1] and "nonsense" in errors[-1]
-    widget.estimate_from_image()  # no image layer
+    widget.source.value = "labelled files"
+    widget.start_button.clicked.emit()  # no stack chosen
+    assert "camera stack" in errors[-1]
+    widget.estimate_button.clicked.emit()  # no image layer
     assert "No image layer" in errors[-1]
     assert not widget.running
 
@@ -146,12 +155,13 @@ def test_closing_napari_stops_training_with_a_loadable_checkpoint(
 
     viewer = make_napari_viewer()
     widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
     widget.load_config(_small_config(tmp_path))
-    widget.epochs.setValue(500)
-    widget.out_dir.set_path(tmp_path / "run")
+    widget.epochs.value = 500
+    widget.out_dir.value = tmp_path / "run"
     widget.start()
-    qtbot.waitUntil(lambda: widget.progress.value() >= 1, timeout=WAIT_MS)
-    viewer.window._qt_window.close()  # napari cancels its registered tasks: the training stops and saves
+    qtbot.waitUntil(lambda: widget.progress.value >= 1, timeout=WAIT_MS)
+    viewer.close()  # napari cancels its running workers: the training stops and saves
     assert widget._done.is_set()
     checkpoint = load_checkpoint(tmp_path / "run" / "last.pt")
     assert 1 <= checkpoint["training"]["step"] < 1000

@@ -9,17 +9,23 @@ Forward model per pixel, for an expected number of incident photons ``n``:
 
 The inverse used on camera data (networks see photons, not ADU) is the exact inverse of the mean:
 ``photons = ((ADU - baseline) * e_per_adu / em_gain - spurious_charge) / qe``; with the default
-``spurious_charge = 0`` this is DESIGN.md's ``(ADU - baseline) * e_per_adu / em_gain / qe``.
+``spurious_charge = 0`` this is ``(ADU - baseline) * e_per_adu / em_gain / qe``.
+
+``CameraConfig()`` is the one default camera of the project (widgets, CLI, simulation); a camera profile is a
+``CameraConfig`` saved as JSON (:func:`save_camera_profile`, :func:`load_camera_profile`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import ParameterError
+from .errors import InputFileError, ParameterError
 
 CameraType = Literal["emccd", "scmos", "ideal"]
 ArrayT = TypeVar("ArrayT")
@@ -79,6 +85,33 @@ class CameraConfig(BaseModel):
     def excess_noise_factor(self) -> float:
         """F^2: variance multiplier of the gain stage (2 for an EMCCD, 1 otherwise)."""
         return 2.0 if self.type == "emccd" else 1.0
+
+
+def load_camera_profile(path: str | os.PathLike) -> CameraConfig:
+    """A camera profile (a ``CameraConfig`` as JSON); InputFileError naming the file and the problem."""
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputFileError(path, "camera profile not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputFileError(path, f"not a camera profile (JSON): {err}") from None
+    if not isinstance(values, dict):
+        raise InputFileError(path, "not a camera profile: expected a JSON object of camera parameters")
+    try:
+        return CameraConfig.model_validate(values)
+    except ValidationError as exc:
+        raise InputFileError(path, f"bad camera profile: {format_validation_error(exc)}") from None
+
+
+def save_camera_profile(camera: CameraConfig | dict, path: str | os.PathLike) -> Path:
+    """Write ``camera`` as a JSON camera profile (atomically); returns the path."""
+    from .io.atomic import atomic_path
+
+    text = CameraConfig.from_dict(camera).model_dump_json(indent=2) + "\n"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 #: typical cameras, by type (``var-emitter simulate --camera TYPE`` starts from these)

@@ -1,7 +1,7 @@
 """Super-resolution rendering of a localization table (histogram or Gaussian), vectorised.
 
 Image pixel ``(0, 0)`` covers ``[0, pixel_size_nm)`` in x and y, so in napari the image overlays the
-localizations with ``scale=(p, p)`` and ``translate=(p / 2, p / 2)``.
+localizations with ``scale=(p, p)`` and ``translate=(p / 2, p / 2)`` (:func:`~.geometry.grid_geometry`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 from .errors import ParameterError
+from .geometry import grid_geometry
 
 METHODS = ("histogram", "gaussian")
 #: relative width of the sigma bins used for per-localization Gaussian rendering
@@ -28,12 +29,12 @@ class RenderedImage:
     n_rendered: int = 0  #: localizations drawn (in the frame range, with finite positions)
 
     @property
-    def napari_scale(self) -> tuple[float, float]:
-        return (self.pixel_size_nm, self.pixel_size_nm)
+    def napari_scale(self) -> tuple[float, ...]:
+        return grid_geometry(self.pixel_size_nm, leading_axes=0)[0]
 
     @property
-    def napari_translate(self) -> tuple[float, float]:
-        return (self.pixel_size_nm / 2, self.pixel_size_nm / 2)
+    def napari_translate(self) -> tuple[float, ...]:
+        return grid_geometry(self.pixel_size_nm, leading_axes=0)[1]
 
 
 def _shape(table: pd.DataFrame, pixel_size_nm: float, shape_nm, margin_nm: float = 0.0) -> tuple[int, int]:

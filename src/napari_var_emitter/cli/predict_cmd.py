@@ -10,6 +10,7 @@ from typing import Any
 
 from ..errors import InputFileError, ParameterError
 from . import _checks as check
+from ._camera import add_camera_option, camera_option
 
 CAMERA_FLAGS = {
     "baseline": "camera_baseline",
@@ -25,7 +26,8 @@ def add_parser(subparsers) -> None:
         help="localize emitters in a movie",
         description="Localize single emitters in a TIFF/OME-TIFF movie with a trained checkpoint (default: "
         "the bundled model) and write the localization table (.csv ThunderSTORM, .h5 Picasso). "
-        "Camera parameters come from the flags, else the file's metadata, else the checkpoint.",
+        "Camera parameters come from the --camera-* flags, else --camera, else the file's metadata, else the "
+        "checkpoint.",
     )
     p.add_argument("movie", help="TIFF / OME-TIFF movie (ADU)")
     p.add_argument("--checkpoint", metavar="CKPT", help="model checkpoint (.pt); default: the bundled model")
@@ -33,6 +35,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--threshold", type=float, default=0.5, help="detection probability threshold (default 0.5)"
     )
+    add_camera_option(p)
     p.add_argument("--camera-baseline", type=float, metavar="ADU", help="camera offset in ADU")
     p.add_argument("--camera-e-per-adu", type=float, metavar="E", help="electrons per ADU")
     p.add_argument("--camera-em-gain", type=float, metavar="G", help="EM gain (EMCCD)")
@@ -61,13 +64,17 @@ def add_parser(subparsers) -> None:
 
 
 def camera_from_args(args: argparse.Namespace, base: Any, file_camera: dict | None = None):
-    """The checkpoint's camera, updated by the file's metadata, then by the command-line flags."""
+    """The checkpoint's camera, updated by the file's metadata, replaced by ``--camera``, then updated by the
+    ``--camera-*`` flags."""
     from ..camera import CameraConfig
 
     values = CameraConfig.from_dict(base).model_dump()
     for key, value in (file_camera or {}).items():
         if key in values and value is not None:
             values[key] = value
+    profile = camera_option(getattr(args, "camera", None))
+    if profile is not None:
+        values = profile.model_dump()
     for key, flag in CAMERA_FLAGS.items():
         value = getattr(args, flag, None)
         if value is not None:  # range-checked by validate_args

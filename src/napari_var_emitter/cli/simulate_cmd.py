@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _checks as check
+from ._camera import add_camera_option, camera_option
 
 MOVIE_NAME, EMITTERS_NAME, PARAMS_NAME = "movie.ome.tif", "emitters.h5", "params.json"
 
@@ -38,9 +39,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--psf", choices=("gaussian", "astigmatic"), help="PSF model")
     p.add_argument("--sigma", type=float, nargs=2, metavar=("LO", "HI"), help="Gaussian PSF sigma range (px)")
     p.add_argument("--z-range", type=float, nargs=2, metavar=("LO", "HI"), help="z range in nm (astigmatic)")
-    p.add_argument(
-        "--camera", choices=("scmos", "emccd", "ideal"), help="camera type (typical preset values)"
-    )
+    add_camera_option(p, presets=True)
     p.add_argument("--qe", type=float, help="quantum efficiency")
     p.add_argument("--em-gain", type=float, help="EM gain (EMCCD)")
     p.add_argument("--e-per-adu", type=float, help="electrons per ADU")
@@ -94,7 +93,6 @@ def check_dynamic_range(config) -> None:
 
 def build_config(args: argparse.Namespace):
     """The SimulationConfig from --config and the flags (flags win)."""
-    from ..camera import CAMERA_PRESETS
     from ..simulation import SimulationConfig
 
     cfg = SimulationConfig.from_json(args.config) if args.config else SimulationConfig()
@@ -110,8 +108,9 @@ def build_config(args: argparse.Namespace):
         values["psf"]["kind"] = args.psf
     if args.sigma is not None:
         values["psf"]["sigma_px"] = args.sigma
-    if args.camera is not None and args.camera != values["camera"]["type"]:
-        values["camera"] = dict(CAMERA_PRESETS[args.camera])
+    camera = camera_option(args.camera, presets=True)
+    if camera is not None and (args.camera.endswith(".json") or camera.type != values["camera"]["type"]):
+        values["camera"] = camera.model_dump()
     camera_flags = {
         "qe": args.qe, "em_gain": args.em_gain, "e_per_adu": args.e_per_adu, "baseline": args.baseline,
         "read_noise_e": args.read_noise,

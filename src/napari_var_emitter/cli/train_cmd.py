@@ -8,6 +8,7 @@ import logging
 import sys
 
 from . import _checks as check
+from ._camera import add_camera_option, camera_option
 
 
 def add_parser(subparsers) -> None:
@@ -40,6 +41,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--steps", type=int, default=None, metavar="N", help="stop after N steps in total")
     p.add_argument("--epochs", type=int, default=None, metavar="N", help="override the config's epochs")
+    add_camera_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -76,6 +78,15 @@ def run(args: argparse.Namespace) -> int:
         overrides["max_steps"] = args.steps
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    camera = camera_option(args.camera)
+    if camera is not None:  # the camera of the simulated or the labelled training data
+        data = cfg.model_dump(mode="json")["data"]
+        key = "simulation" if data.get("kind") == "simulation" else None
+        if key:
+            data[key]["camera"] = camera.model_dump()
+        else:
+            data["camera"] = camera.model_dump()
+        overrides["data"] = data
     if overrides:
         cfg = TrainConfig.from_dict({**cfg.model_dump(mode="json"), **overrides}, source=args.config)
     if args.dry_run:

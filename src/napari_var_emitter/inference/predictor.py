@@ -26,7 +26,7 @@ from ..camera import CameraConfig, adu_to_photons
 from ..devices import flush_denormals, resolve_device
 from ..errors import InputFileError, ParameterError
 from ..models import layout
-from .devices import auto_batch_size, check_batch_size
+from .batching import auto_batch_size, check_batch_size
 from .postprocess import empty_table, localize
 from .refine import RefineOptions, refine_gaussian
 from .tiling import forward_tiled, plan_axis

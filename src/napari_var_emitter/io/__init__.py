@@ -9,7 +9,7 @@ _API = {
     "Stack": ".stacks",
     "read_stack": ".stacks",
     "write_stack": ".stacks",
-    "DEFAULT_PIXEL_SIZE_NM": ".stacks",
+    "DEFAULT_PIXEL_SIZE_NM": "..geometry",
     "read_table": ".tables",
     "write_table": ".tables",
     "read_emitters": ".emitters",

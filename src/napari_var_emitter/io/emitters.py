@@ -2,7 +2,7 @@
 
 Layout (see docs/file-formats.md, "Ground-truth emitter files")::
 
-    positions   float64 [N, 3]   x, y, z in nm (x, y from the image corner; DESIGN.md section 3)
+    positions   float64 [N, 3]   x, y, z in nm (x, y from the image corner)
     photons     float64 [N]      photons of the emitter in that frame
     frame       int64   [N]      0-based frame index (absent in single-image seed files: all 0)
     <column>    [N]              any further table column: id, bg, sigma_x_nm, sigma_y_nm, crlb_x_nm, ...
@@ -25,6 +25,7 @@ import pandas as pd
 from .._version import __version__
 from ..errors import InputFileError, ParameterError
 from .atomic import atomic_path
+from .jsonable import json_default
 
 FORMAT = "napari-var-emitter-emitters"
 FORMAT_VERSION = 1
@@ -117,7 +118,7 @@ def write_emitters(
     meta = {k: v for k, v in df.attrs.items() if k in ("pixel_size_nm", "frame_size", "n_frames")}
     meta.update(metadata or {})
     try:
-        meta_json = json.dumps(meta, default=_json_default)
+        meta_json = json.dumps(meta, default=json_default)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"write_emitters({path}): metadata is not JSON-serialisable ({exc})") from None
 
@@ -146,7 +147,7 @@ def write_emitters(
 
 
 def read_emitters(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a ground-truth emitter file as a table (DESIGN.md units, sorted by frame).
+    """Read a ground-truth emitter file as a table (table units: nm, 0-based frames; sorted by frame).
 
     ``df.attrs`` holds ``pixel_size_nm``, ``frame_size``, ``n_frames`` and ``metadata`` when the file has
     them, and ``background`` (per frame or per pixel) when present. Per-emitter background of seed files
@@ -313,13 +314,3 @@ def _attr_numbers(f: h5py.File, key: str, path: Path, kind: type) -> tuple:
     if not values:
         raise InputFileError(path, f"attribute {key} is empty")
     return values
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if hasattr(obj, "model_dump"):
-        return obj.model_dump(mode="json")
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")

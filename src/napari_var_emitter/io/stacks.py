@@ -26,10 +26,9 @@ import tifffile
 import zarr
 
 from ..errors import InputFileError, ParameterError
+from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from .atomic import atomic_path
-
-DEFAULT_PIXEL_SIZE_NM = 100.0
-"""Pixel size used when a file does not say (nm)."""
+from .jsonable import json_default
 
 METADATA_KEY = "napari_var_emitter"
 """Key of the JSON object in the OME Image Description that holds our metadata."""
@@ -352,7 +351,7 @@ def write_stack(
             f"got shape {tuple(frames.shape)}"
         )
     try:
-        description = json.dumps({METADATA_KEY: dict(metadata or {})}, default=_json_default)
+        description = json.dumps({METADATA_KEY: dict(metadata or {})}, default=json_default)
     except (TypeError, ValueError) as err:
         raise ParameterError(f"write_stack({path}): metadata is not JSON-serialisable ({err})") from err
     ome = {
@@ -377,16 +376,6 @@ def write_stack(
             bigtiff=frames.size * dtype.itemsize > 2**31,
         )
     return path
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
 
 
 def contrast_limits(

@@ -1,9 +1,10 @@
 """Localization tables: one DataFrame model, ThunderSTORM CSV and Picasso-compatible HDF5 files.
 
-The table model (DESIGN.md section 3): columns ``frame`` (0-based int), ``x_nm``, ``y_nm``, ``z_nm``,
-``photons``, ``bg`` (photons/pixel), ``prob``, optional ``sigma_x_nm``, ``sigma_y_nm``, ``sigma_z_nm``,
-``sigma_photons`` (uncertainties), ``psf_sigma_nm`` / ``psf_sigma_x_nm`` / ``psf_sigma_y_nm`` (PSF widths)
-and any extra columns. Positions are nm from the image corner. Metadata lives in ``df.attrs``:
+The table model (docs/developer.md, "Conventions"): columns ``frame`` (0-based int), ``x_nm``, ``y_nm``,
+``z_nm``, ``photons``, ``bg`` (photons/pixel), ``prob``, optional ``sigma_x_nm``, ``sigma_y_nm``,
+``sigma_z_nm``, ``sigma_photons`` (uncertainties), ``psf_sigma_nm`` / ``psf_sigma_x_nm`` /
+``psf_sigma_y_nm`` (PSF widths) and any extra columns. Positions are nm from the image corner. Metadata
+lives in ``df.attrs``:
 ``pixel_size_nm``, ``frame_shape`` (H, W), ``n_frames``, ``camera``, ``source``, ``software_version``,
 ``model``; reading adds ``path`` and ``format``.
 
@@ -32,7 +33,9 @@ import yaml
 
 from .._version import __version__
 from ..errors import InputFileError, ParameterError
+from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from .atomic import atomic_path
+from .jsonable import to_json
 
 CORE_COLUMNS = ("frame", "x_nm", "y_nm", "z_nm", "photons", "bg", "prob")
 SIGMA_COLUMNS = ("sigma_x_nm", "sigma_y_nm", "sigma_z_nm", "sigma_photons")
@@ -86,11 +89,18 @@ _TS_FIRST = (
 # --------------------------------------------------------------------------------------------- model
 
 
-def empty_table(**attrs: Any) -> pd.DataFrame:
-    """A table with the core columns and no rows."""
-    df = pd.DataFrame({c: pd.Series(dtype=np.int64 if c == "frame" else np.float64) for c in CORE_COLUMNS})
-    df.attrs.update(attrs)
-    return df
+def lateral_uncertainty_nm(sigma_x_nm: Any, sigma_y_nm: Any) -> np.ndarray:
+    """One lateral uncertainty from per-axis ones: their root mean square (ThunderSTORM's ``uncertainty``)."""
+    sx = np.asarray(sigma_x_nm, dtype=np.float64)
+    sy = np.asarray(sigma_y_nm, dtype=np.float64)
+    return np.sqrt((sx**2 + sy**2) / 2)
+
+
+def add_uncertainty(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``uncertainty_nm`` added when it has ``sigma_x_nm`` and ``sigma_y_nm`` (else as is)."""
+    if {"sigma_x_nm", "sigma_y_nm"} <= set(table.columns) and "uncertainty_nm" not in table.columns:
+        return table.assign(uncertainty_nm=lateral_uncertainty_nm(table["sigma_x_nm"], table["sigma_y_nm"]))
+    return table
 
 
 def normalize_table(df: pd.DataFrame, where: str = "table") -> pd.DataFrame:
@@ -192,7 +202,7 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     n = len(table)
     sx, sy = table.get("sigma_x_nm"), table.get("sigma_y_nm")
     uncertainty = (
-        np.sqrt((sx.to_numpy() ** 2 + sy.to_numpy() ** 2) / 2)
+        lateral_uncertainty_nm(sx, sy)
         if sx is not None and sy is not None
         else (table["uncertainty_nm"].to_numpy() if "uncertainty_nm" in table else np.full(n, np.nan))
     )
@@ -238,6 +248,12 @@ def _read_csv(path: Path, pixel_size_nm: float | None) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as err:
         raise InputFileError(path, f"not a readable CSV table ({err})") from err
     raw.columns = [str(c).strip().strip('"') for c in raw.columns]
+    if len(raw.columns) == 1 and "," in raw.columns[0]:  # the whole header line is one quoted field
+        names = [c.strip().strip('"') for c in raw.columns[0].split(",")]
+        try:
+            raw = pd.read_csv(path, skipinitialspace=True, skiprows=1, header=None, names=names)
+        except (pd.errors.ParserError, ValueError) as err:
+            raise InputFileError(path, f"not a readable CSV table ({err})") from err
     if not {"x [nm]", "y [nm]"} <= set(raw.columns) and not {"x_nm", "y_nm"} <= set(raw.columns):
         raise InputFileError(
             path,
@@ -266,7 +282,7 @@ def _drop_derived_csv_columns(df: pd.DataFrame) -> pd.DataFrame:
         df["sigma_x_nm"] = df["sigma_y_nm"] = df["uncertainty_nm"]
         drop.append("uncertainty_nm")
     elif "sigma_x_nm" in df and "sigma_y_nm" in df and "uncertainty_nm" in df:
-        derived = np.sqrt((df["sigma_x_nm"] ** 2 + df["sigma_y_nm"] ** 2) / 2)
+        derived = lateral_uncertainty_nm(df["sigma_x_nm"], df["sigma_y_nm"])
         if np.allclose(derived, df["uncertainty_nm"], rtol=1e-5, equal_nan=True):
             drop.append("uncertainty_nm")
     if "sigma_z_nm" not in df and "uncertainty_z_nm" in df:
@@ -360,23 +376,11 @@ def _picasso_info(table: pd.DataFrame, px: float, path: Path) -> list[dict[str, 
 
 
 def json_metadata(obj: Any) -> str:
-    """``obj`` as JSON (numpy scalars/arrays and paths converted); TypeError when it cannot be."""
-
-    def default(o: Any) -> Any:
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray) or hasattr(o, "__array__"):
-            return np.asarray(o).tolist()
-        if isinstance(o, (Path, pd.Timestamp)):
-            return str(o)
-        raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
-
-    return json.dumps(obj, default=default)
+    """``obj`` as JSON (numpy values, paths, timestamps converted); TypeError when it cannot be."""
+    return to_json(obj)
 
 
 def _write_hdf5(table: pd.DataFrame, path: Path) -> None:
-    from .stacks import DEFAULT_PIXEL_SIZE_NM
-
     px = float(table.attrs.get("pixel_size_nm") or DEFAULT_PIXEL_SIZE_NM)
     table.attrs.setdefault("pixel_size_nm", px)
     table.attrs.setdefault("frame_shape", list(_frame_shape(table, px)))
@@ -408,9 +412,13 @@ def _read_hdf5(path: Path, pixel_size_nm: float | None) -> pd.DataFrame:
     except OSError as err:
         raise InputFileError(path, f"not a readable HDF5 file ({err})") from err
     with f:
+        if is_decode_file(f):
+            return _from_decode(path, f, pixel_size_nm)
         if "locs" not in f or not isinstance(f["locs"], h5py.Dataset) or f["locs"].dtype.names is None:
             raise InputFileError(
-                path, "no 'locs' dataset: not a localization table (Picasso / napari-var-emitter)"
+                path,
+                "not a localization table: no 'locs' dataset (Picasso, napari-var-emitter) and no "
+                "'data/xyz' dataset (DECODE)",
             )
         if HDF5_GROUP in f and "table" in f[HDF5_GROUP]:
             group = f[HDF5_GROUP]
@@ -431,6 +439,71 @@ def _read_hdf5(path: Path, pixel_size_nm: float | None) -> pd.DataFrame:
         embedded = f["metadata"][()] if "metadata" in f and isinstance(f["metadata"], h5py.Dataset) else None
     info = _load_picasso_info(path, embedded)
     return _from_picasso(path, locs, info, pixel_size_nm)
+
+
+def is_decode_file(f: h5py.File) -> bool:
+    """Whether an open HDF5 file is DECODE's localization output (groups ``data`` with ``xyz``, ``meta``)."""
+    return "data" in f and isinstance(f["data"], h5py.Group) and "xyz" in f["data"] and "meta" in f
+
+
+def _decode_array(group: h5py.Group, name: str) -> np.ndarray | None:
+    """A DECODE dataset, or None when absent or stored empty (DECODE writes missing values as empty)."""
+    if name not in group or group[name].shape is None:
+        return None
+    return np.asarray(group[name][()])
+
+
+def _from_decode(path: Path, f: h5py.File, pixel_size_nm: float | None) -> pd.DataFrame:
+    """DECODE's HDF5 output (``EmitterSet.save``) as the nm table.
+
+    DECODE places pixel centres at integer pixel coordinates (frame extent -0.5 .. W - 0.5) and z in nm; its
+    ``xy_unit`` is ``px`` or ``nm`` (nm = px * px_size). Sigmas (``xyz_sig``) are in the same units.
+    """
+    data, meta = f["data"], dict(f["meta"].attrs)
+    unit = meta.get("xy_unit")
+    unit = unit.decode() if isinstance(unit, bytes) else (None if unit is None else str(unit))
+    size = meta.get("px_size")
+    size = None if size is None or np.size(size) == 0 else np.ravel(np.asarray(size, dtype=np.float64))
+    if pixel_size_nm is not None:
+        size = np.array([float(pixel_size_nm)] * 2)
+    if size is None:
+        raise InputFileError(path, "DECODE file without a pixel size ('meta' px_size); pass pixel_size_nm")
+    px_x, px_y = float(size[0]), float(size[-1])
+    xyz = _decode_array(data, "xyz")
+    if xyz is None or xyz.ndim != 2 or xyz.shape[1] < 2:
+        raise InputFileError(path, "DECODE file: 'data/xyz' is not an (N, 3) array of positions")
+    if unit == "nm":  # back to pixels; then one rule for both units
+        xyz = xyz / np.array([px_x, px_y, 1.0][: xyz.shape[1]])
+        sigma_scale = (1.0, 1.0)
+    elif unit == "px":
+        sigma_scale = (px_x, px_y)
+    else:
+        raise InputFileError(path, f"DECODE file: unknown xy_unit {unit!r} (expected 'px' or 'nm')")
+    n = len(xyz)
+    frame = _decode_array(data, "frame_ix")
+    df = pd.DataFrame(
+        {
+            "frame": np.zeros(n, np.int64) if frame is None else frame.astype(np.int64),
+            "x_nm": (xyz[:, 0] + 0.5) * px_x,
+            "y_nm": (xyz[:, 1] + 0.5) * px_y,
+            "z_nm": xyz[:, 2].astype(np.float64) if xyz.shape[1] > 2 else np.zeros(n),
+        }
+    )
+    for name, column in (("phot", "photons"), ("bg", "bg"), ("prob", "prob"), ("phot_sig", "sigma_photons")):
+        values = _decode_array(data, name)
+        if values is not None:
+            df[column] = values.astype(np.float64).reshape(n)
+    sig = _decode_array(data, "xyz_sig")
+    if sig is not None:
+        df["sigma_x_nm"] = sig[:, 0] * sigma_scale[0]
+        df["sigma_y_nm"] = sig[:, 1] * sigma_scale[1]
+        if sig.shape[1] > 2:
+            df["sigma_z_nm"] = sig[:, 2]
+    bad = _nonfinite(df, ("frame", "x_nm", "y_nm", "z_nm"))
+    if bad:
+        raise InputFileError(path, f"non-finite values in {bad}")
+    df.attrs = {"pixel_size_nm": px_x, "format": "decode-hdf5", "source": str(path)}
+    return df
 
 
 def _load_picasso_info(path: Path, embedded: Any) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """npe2 readers: camera stacks (TIFF / OME-TIFF) as image layers, localization tables as points layers.
 
-World coordinates are nm from the image corner (DESIGN.md section 3): a stack gets ``scale=(1, px, px)`` and
-``translate=(0, px/2, px/2)``; a points layer holds ``(frame, y_nm, x_nm)`` with the table as ``features``.
+World coordinates are nm from the image corner (:func:`napari_var_emitter.geometry.grid_geometry`): a stack
+gets ``scale=(1, px, px)`` and ``translate=(0, px/2, px/2)``; a points layer holds ``(frame, y_nm, x_nm)``
+with the table as ``features``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io.stacks import DEFAULT_PIXEL_SIZE_NM, contrast_limits, read_stack
-from ..io.tables import read_table
+from ..geometry import AXIS_LABELS, DEFAULT_PIXEL_SIZE_NM, grid_geometry
+from ..io.stacks import contrast_limits, read_stack
+from ..io.tables import is_decode_file, read_table
 
 LayerData = tuple[Any, dict[str, Any], str]
 ReaderFunction = Callable[[str | Sequence[str]], list[LayerData]]
@@ -59,10 +61,12 @@ def read_stack_layers(path: str | Sequence[str]) -> list[LayerData]:
 def _stack_layer(path: str) -> LayerData:
     stack = read_stack(path)  # raises InputFileError with a clear message; napari shows it
     px = stack.pixel_size_nm
+    scale, translate = grid_geometry(px)
     kwargs = {
         "name": Path(path).name.split(".")[0],
-        "scale": (1.0, px, px),
-        "translate": (0.0, px / 2, px / 2),
+        "scale": scale,
+        "translate": translate,
+        "axis_labels": AXIS_LABELS,
         "contrast_limits": contrast_limits(stack.data),
         "colormap": "gray",
         "metadata": {
@@ -79,7 +83,7 @@ def _stack_layer(path: str) -> LayerData:
 
 
 def get_table_reader(path: str | Sequence[str]) -> ReaderFunction | None:
-    """Return a reader for localization tables (.csv ThunderSTORM, .h5/.hdf5 Picasso or ours) and for
+    """Return a reader for localization tables (.csv ThunderSTORM, .h5/.hdf5 Picasso, DECODE or ours) and for
     ground-truth emitter HDF5 files; None for anything else."""
     paths = _paths(path)
     if not paths or not all(_table_kind(p) for p in paths):
@@ -100,7 +104,11 @@ def read_table_layers(path: str | Sequence[str]) -> list[LayerData]:
 
 
 def _table_kind(path: str) -> str | None:
-    """'table', 'emitters' or None, from the extension and a cheap look at the content."""
+    """'table', 'emitters' or None, from the extension and a cheap look at the content.
+
+    CSV files without nm positions in their header are declined (napari's own CSV reader may want them);
+    any other HDF5 file is a 'table', so that :func:`read_table` names what it lacks in one line.
+    """
     p = Path(path)
     suffix = p.suffix.lower()
     if not p.is_file():
@@ -119,13 +127,14 @@ def _table_kind(path: str) -> str | None:
 
     try:
         with h5py.File(p, "r") as f:
-            if "locs" in f:
+            if "locs" in f or is_decode_file(f):
                 return "table"
             if "positions" in f and importlib.util.find_spec("napari_var_emitter.io.emitters") is not None:
                 return "emitters"
     except OSError:
         return None
-    return None
+    # an HDF5 file of something else: napari has no reader for HDF5, so ours says in one line what it is not
+    return "table"
 
 
 def table_to_points(df: pd.DataFrame, name: str, path: str | None = None) -> LayerData:
@@ -140,6 +149,7 @@ def table_to_points(df: pd.DataFrame, name: str, path: str | None = None) -> Lay
         "name": name,
         "features": features,
         "size": px / 2,
+        "axis_labels": AXIS_LABELS,
         "face_color": "transparent",
         "border_color": "yellow",
         "border_width": 0.15,

@@ -1,7 +1,9 @@
 """napari sample data: a simulated SMLM movie with its ground truth as a points layer.
 
-World coordinates are nm from the image corner (DESIGN.md section 3): the movie gets ``scale=(1, px, px)``
-and ``translate=(0, px/2, px/2)``; the ground truth is ``(frame, y_nm, x_nm)`` with the table as features.
+World coordinates are nm from the image corner (:mod:`napari_var_emitter.geometry`). The ground truth holds
+``(frame, y, x)`` in camera pixels from the image corner with ``scale=(1, px, px)``, so that its world
+coordinates are ``(frame, y_nm, x_nm)`` while its one-pixel markers do not reach into neighbouring frames
+(a points layer's size applies to every axis, the frame axis included). The table is the layer's features.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from ..geometry import AXIS_LABELS, DEFAULT_PIXEL_SIZE_NM, grid_geometry
 from ..simulation import SimulationConfig, simulate
 
 #: parameters of the sample movie (fixed, so every user sees the same data)
 SAMPLE_CONFIG = SimulationConfig(
     frame_size=(64, 64),
-    pixel_size_nm=100.0,
+    pixel_size_nm=DEFAULT_PIXEL_SIZE_NM,
     density=0.5,
     photons=(1500.0, 5000.0),
     background=(40.0, 80.0),
@@ -34,6 +37,7 @@ def simulated_movie(
     config = config or SAMPLE_CONFIG
     movie = simulate(config, n_frames, seed)
     px = config.pixel_size_nm
+    scale, translate = grid_geometry(px)
     lo, hi = np.percentile(movie.frames[: min(n_frames, 50)], (1.0, 99.9))
     meta = {
         "pixel_size_nm": px,
@@ -45,9 +49,10 @@ def simulated_movie(
         movie.frames,
         {
             "name": "simulated SMLM movie",
-            "scale": (1.0, px, px),
-            "translate": (0.0, px / 2, px / 2),
+            "scale": scale,
+            "translate": translate,
             "units": ("", "nm", "nm"),
+            "axis_labels": AXIS_LABELS,
             "contrast_limits": (float(lo), float(max(hi, lo + 1))),
             "colormap": "gray",
             "metadata": meta,
@@ -58,11 +63,15 @@ def simulated_movie(
     features = truth.reset_index(drop=True)
     features.attrs = {}
     points = (
-        np.column_stack([truth["frame"].to_numpy(np.float64), truth["y_nm"], truth["x_nm"]]).reshape(-1, 3),
+        np.column_stack(
+            [truth["frame"].to_numpy(np.float64), truth["y_nm"] / px, truth["x_nm"] / px]
+        ).reshape(-1, 3),
         {
             "name": "simulated ground truth",
             "features": features,
-            "size": px * 1.5,
+            "scale": (1.0, px, px),
+            "axis_labels": AXIS_LABELS,
+            "size": 1.0,
             "face_color": "transparent",
             "border_color": "cyan",
             "border_width": 0.1,

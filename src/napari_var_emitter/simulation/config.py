@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..camera import CameraConfig, format_validation_error
 from ..errors import InputFileError, ParameterError
+from ..geometry import DEFAULT_PIXEL_SIZE_NM
 
 Range = tuple[float, float]
 
@@ -84,7 +85,7 @@ class SimulationConfig(_Config):
     """
 
     frame_size: tuple[int, int] = (64, 64)
-    pixel_size_nm: float = Field(100.0, gt=0.0)
+    pixel_size_nm: float = Field(DEFAULT_PIXEL_SIZE_NM, gt=0.0)
     density: float = Field(1.0, ge=0.0, le=100.0)
     photons: Range = (1000.0, 5000.0)
     photon_distribution: Literal["uniform", "loguniform"] = "uniform"

@@ -33,7 +33,7 @@ _MAX_BLOCK_FRAMES = 256
 class SimulatedMovie:
     """A simulated movie and its ground truth.
 
-    ``frames`` (T, H, W) uint16 ADU; ``emitters`` one row per emitter per frame it is on (DESIGN.md units);
+    ``frames`` (T, H, W) uint16 ADU; ``emitters`` one row per emitter per frame it is on (nm, 0-based frames);
     ``background`` photons/pixel, (T,) or (T, H, W) with a spatially varying field; ``expected`` the noiseless
     expected photons per pixel (T, H, W) when asked for; ``seed`` the entropy that reproduces the movie.
     """
@@ -219,7 +219,7 @@ def _background_field(config: SimulationConfig, rng: np.random.Generator) -> np.
 
 
 def _rows_from_table(df: pd.DataFrame, config: SimulationConfig) -> EmitterRows:
-    """Emitter rows from a ground-truth table (DESIGN.md units)."""
+    """Emitter rows from a ground-truth table (nm, 0-based frames)."""
     missing = [c for c in ("frame", "x_nm", "y_nm", "photons") if c not in df.columns]
     if missing:
         raise ParameterError(f"emitters table lacks columns {missing}")

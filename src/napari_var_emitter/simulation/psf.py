@@ -1,7 +1,8 @@
 """Pixel-integrated Gaussian PSFs (2-D and astigmatic 3-D), rendered in local windows, vectorised.
 
 All positions here are in camera pixels measured from the image corner (pixel c spans [c, c + 1)), so the
-centre of pixel (r, c) is (c + 0.5, r + 0.5): DESIGN.md's convention divided by the pixel size.
+centre of pixel (r, c) is (c + 0.5, r + 0.5): the nm convention (:mod:`napari_var_emitter.geometry`) in
+pixels.
 """
 
 from __future__ import annotations

@@ -1,28 +1,28 @@
-"""Shared pieces of the dock widgets: layer pickers, the camera form, layer placement, notifications, and the
-"last trained checkpoint" registry that links the training widget to the inference widget."""
+"""Shared pieces of the dock widgets: notifications, thread workers, layer choosers kept in sync, layer
+updates, and the "last trained checkpoint" registry that links the training widget to the inference widget."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from napari.qt.threading import create_worker
+from napari.layers import Image
+from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from psygnal import Signal
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QWidget
+from superqt.utils import FunctionWorker, GeneratorWorker
 
 from ...errors import VarEmitterError
 
 if TYPE_CHECKING:
     import napari
+    from magicgui.widgets import Container
 
 log = logging.getLogger(__name__)
-
-CAMERA_TYPES = ("emccd", "scmos", "ideal")
-DEFAULT_PIXEL_SIZE_NM = 100.0
 
 
 # --------------------------------------------------------------------------------------------------- registry
@@ -77,19 +77,46 @@ def notify_warning(message: str) -> None:
     show_warning(message)
 
 
-def start_worker(func: Callable, *args: Any, connect: dict[str, Callable] | None = None, **kwargs: Any):
-    """Start ``func`` (a function or a generator) in a thread worker registered with napari's task list.
+# ---------------------------------------------------------------------------------------------------- workers
+class _StoppableFunctionWorker(FunctionWorker):
+    """A function worker whose ``quit`` (napari's cancel, e.g. on closing the window) calls ``on_quit``."""
 
-    Uses superqt's plain worker classes, so that errors and warnings reach the user once, as our own
-    notifications (napari's workers would also relay them with a traceback); warnings are shown as
-    napari warnings.
+    on_quit: Callable[[], Any] | None = None
+
+    def quit(self) -> None:
+        if self.on_quit is not None:
+            self.on_quit()
+        super().quit()
+
+
+class _StoppableGeneratorWorker(GeneratorWorker):
+    """A generator worker whose ``quit`` calls ``on_quit`` instead of abandoning the generator mid-way."""
+
+    on_quit: Callable[[], Any] | None = None
+
+    def quit(self) -> None:
+        if self.on_quit is None:
+            super().quit()
+        else:  # the job ends on its own, in its own thread (it holds thread-local torch state)
+            self.on_quit()
+
+
+def start_worker(
+    func: Callable,
+    *args: Any,
+    connect: dict[str, Callable] | None = None,
+    on_quit: Callable[[], Any] | None = None,
+    **kwargs: Any,
+):
+    """Run ``func`` (a function or a generator) in a napari thread worker, listed in napari's activity.
+
+    Errors and warnings reach the user once, as our own notifications (connect ``errored``); warnings from the
+    job become napari warnings. ``on_quit`` replaces the worker's abort when napari cancels it (closing the
+    window while it runs): use it to ask the job to stop cleanly.
     """
-    import inspect
-
-    from superqt.utils import FunctionWorker, GeneratorWorker
-
-    cls = GeneratorWorker if inspect.isgeneratorfunction(func) else FunctionWorker
-    worker = create_worker(func, *args, _worker_class=cls, _ignore_errors=True, **kwargs)
+    cls = _StoppableGeneratorWorker if inspect.isgeneratorfunction(func) else _StoppableFunctionWorker
+    worker = thread_worker(func, start_thread=False, worker_class=cls, ignore_errors=True)(*args, **kwargs)
+    worker.on_quit = on_quit
     worker.warned.connect(lambda args: show_warning(str(args[0])))
     for signal, callback in (connect or {}).items():
         getattr(worker, signal).connect(callback)
@@ -97,138 +124,42 @@ def start_worker(func: Callable, *args: Any, connect: dict[str, Callable] | None
     return worker
 
 
-# ----------------------------------------------------------------------------------------------- layer picker
-class LayerPicker(QComboBox):
-    """A combo box listing the viewer's layers of one type, kept in sync with the layer list."""
+class Liveness:
+    """Whether a widget's Qt side still exists: signals queued before napari closed may arrive after."""
 
-    def __init__(self, viewer: napari.viewer.Viewer, layer_type: type, parent: QWidget | None = None):
-        super().__init__(parent)
-        self._viewer = viewer
-        self._type = layer_type
-        events = viewer.layers.events
-        for event in (events.inserted, events.removed, events.moved, events.changed):
-            event.connect(self._refresh)
-        events.inserted.connect(self._watch_name)
-        for layer in viewer.layers:
-            layer.events.name.connect(self._refresh)
-        self._refresh()
+    def __init__(self, container: Container) -> None:
+        self.alive = True
+        container.native.destroyed.connect(self._gone)
 
-    def _watch_name(self, event: Any) -> None:
-        event.value.events.name.connect(self._refresh)
+    def _gone(self, *_: Any) -> None:
+        self.alive = False
 
-    def _refresh(self, event: Any = None) -> None:
+
+# ------------------------------------------------------------------------------------------- layer choosers
+def keep_choices_in_sync(container: Container, viewer: napari.viewer.Viewer) -> None:
+    """Refresh the container's layer choosers when layers are added, removed, moved or renamed.
+
+    napari does this for docked widgets; doing it here also covers a widget that is not (yet) docked.
+    """
+
+    def refresh(event: Any = None) -> None:
         try:
-            current = self.currentText()
-        except RuntimeError:  # the Qt widget is gone (viewer closing)
-            return
-        names = [layer.name for layer in self._viewer.layers if isinstance(layer, self._type)]
-        if names == [self.itemText(i) for i in range(self.count())]:
-            return
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(names)
-        self.blockSignals(False)
-        active = self._viewer.layers.selection.active
-        if current in names:
-            self.setCurrentText(current)
-        elif active is not None and active.name in names:
-            self.setCurrentText(active.name)
-        elif names:
-            self.setCurrentIndex(len(names) - 1)
-        if self.currentText() != current:
-            self.currentIndexChanged.emit(self.currentIndex())
+            container.reset_choices()
+        except RuntimeError:  # the Qt widgets are gone (viewer closing)
+            pass
 
-    def layer(self) -> Any | None:
-        """The selected layer, or None."""
-        name = self.currentText()
-        return self._viewer.layers[name] if name and name in self._viewer.layers else None
+    def watch(event: Any) -> None:
+        event.value.events.name.connect(refresh)
 
-    def set_layer(self, name: str) -> None:
-        self.setCurrentText(name)
-
-
-# ----------------------------------------------------------------------------------------------- camera form
-def _spin(value: float, lo: float, hi: float, decimals: int = 2, step: float = 1.0, suffix: str = ""):
-    box = QDoubleSpinBox()
-    box.setRange(lo, hi)
-    box.setDecimals(decimals)
-    box.setSingleStep(step)
-    box.setValue(value)
-    if suffix:
-        box.setSuffix(suffix)
-    return box
-
-
-class CameraForm(QWidget):
-    """Camera parameters (ADU -> photons) and the pixel size, as a form."""
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.type = QComboBox()
-        self.type.addItems(CAMERA_TYPES)
-        self.baseline = _spin(100.0, 0.0, 1e5, 1, 10.0, " ADU")
-        self.e_per_adu = _spin(1.0, 1e-3, 1e3, 3, 0.1, " e-/ADU")
-        self.em_gain = _spin(1.0, 1.0, 1e4, 1, 10.0)
-        self.qe = _spin(1.0, 0.01, 1.0, 2, 0.05)
-        self.pixel_size = _spin(DEFAULT_PIXEL_SIZE_NM, 1.0, 1e5, 1, 10.0, " nm")
-        self._extra: dict[str, Any] = {}
-        form = QFormLayout(self)
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("camera", self.type)
-        form.addRow("baseline", self.baseline)
-        form.addRow("sensitivity", self.e_per_adu)
-        form.addRow("EM gain", self.em_gain)
-        form.addRow("QE", self.qe)
-        form.addRow("pixel size", self.pixel_size)
-        self.type.currentTextChanged.connect(self._type_changed)
-        self._type_changed(self.type.currentText())
-
-    def _type_changed(self, kind: str) -> None:
-        self.em_gain.setEnabled(kind == "emccd")
-
-    def set_values(self, camera: Any = None, pixel_size_nm: float | None = None) -> None:
-        """Fill the form from a camera (dict or pydantic model) and/or a pixel size; missing keys are kept."""
-        if camera is not None:
-            values = dict(camera.model_dump() if hasattr(camera, "model_dump") else camera)
-            if values.get("type") in CAMERA_TYPES:
-                self.type.setCurrentText(values["type"])
-            for key in ("baseline", "e_per_adu", "em_gain", "qe"):
-                if values.get(key) is not None:
-                    getattr(self, key).setValue(float(values[key]))
-            self._extra = {
-                k: v for k, v in values.items() if k not in {"type", "baseline", "e_per_adu", "em_gain", "qe"}
-            }
-        if pixel_size_nm:
-            self.pixel_size.setValue(float(pixel_size_nm))
-
-    def camera_dict(self) -> dict[str, Any]:
-        kind = self.type.currentText()
-        return {
-            **self._extra,
-            "type": kind,
-            "baseline": self.baseline.value(),
-            "e_per_adu": self.e_per_adu.value(),
-            "em_gain": self.em_gain.value() if kind == "emccd" else 1.0,
-            "qe": self.qe.value(),
-        }
-
-    def camera(self):
-        """The form as a validated ``CameraConfig``."""
-        from ...camera import CameraConfig
-
-        return CameraConfig.model_validate(self.camera_dict())
-
-    def pixel_size_nm(self) -> float:
-        return float(self.pixel_size.value())
+    events = viewer.layers.events
+    for event in (events.inserted, events.removed, events.moved):
+        event.connect(refresh)
+    events.inserted.connect(watch)
+    for layer in viewer.layers:
+        layer.events.name.connect(refresh)
 
 
 # -------------------------------------------------------------------------------------------- layer placement
-def camera_geometry(pixel_size_nm: float, factor: int = 1) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """``(scale, translate)`` of a (frame, y, x) map upsampled by ``factor`` (DESIGN.md section 3)."""
-    step = pixel_size_nm / factor
-    return (1.0, step, step), (0.0, step / 2, step / 2)
-
-
 def layer_pixel_size(layer: Any, fallback: float | None = None) -> float | None:
     """Pixel size of an image layer: its metadata, else its scale when not 1, else ``fallback``."""
     size = (layer.metadata or {}).get("pixel_size_nm")
@@ -241,7 +172,7 @@ def layer_pixel_size(layer: Any, fallback: float | None = None) -> float | None:
 
 def upsert_image(viewer: napari.viewer.Viewer, name: str, data: Any, **kwargs: Any):
     """Update the image layer called ``name`` in place (data, scale, translate, ...) or add it."""
-    if name in viewer.layers and viewer.layers[name]._type_string == "image":
+    if name in viewer.layers and isinstance(viewer.layers[name], Image):
         layer = viewer.layers[name]
         if layer.data.ndim != np.ndim(data):
             viewer.layers.remove(layer)

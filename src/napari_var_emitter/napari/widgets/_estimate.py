@@ -12,6 +12,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, maximum_filter, uniform_filter
 
 from ...errors import ParameterError
+from ...geometry import DEFAULT_PIXEL_SIZE_NM
 
 BOX = 7  # odd box side (px) for photon and width measurements
 
@@ -32,7 +33,7 @@ def sample_frames(data, max_frames: int = 50) -> np.ndarray:
     return np.asarray(data[index], dtype=np.float32)
 
 
-def estimate_from_frames(photons: np.ndarray, pixel_size_nm: float = 100.0) -> ImageEstimate:
+def estimate_from_frames(photons: np.ndarray, pixel_size_nm: float = DEFAULT_PIXEL_SIZE_NM) -> ImageEstimate:
     """Estimate simulation parameters from frames (T, Y, X) already converted to photons."""
     frames = np.asarray(photons, dtype=np.float32)
     if frames.ndim == 2:

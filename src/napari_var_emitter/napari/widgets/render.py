@@ -1,7 +1,7 @@
-"""Render dock widget: a super-resolution image layer from a points layer of localizations.
+"""Render dock widget (magicgui): a super-resolution image layer from a points layer of localizations.
 
 The image lands in the same nanometre world coordinates as the camera layer: pixel ``(0, 0)`` covers
-``[0, p)`` nm, so the layer gets ``scale (p, p)`` and ``translate (p/2, p/2)``.
+``[0, p)`` nm, so the layer gets ``scale (p, p)`` and ``translate (p/2, p/2)`` (``RenderedImage.napari_*``).
 """
 
 from __future__ import annotations
@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, create_widget
 from napari.layers import Points
-from qtpy.QtWidgets import QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ...errors import ParameterError
-from ._common import LayerPicker, notify_error, start_worker, upsert_image
+from ...rendering import METHODS
+from ._common import keep_choices_in_sync, notify_error, start_worker, upsert_image
 
 if TYPE_CHECKING:
     import napari
-
-METHODS = ("histogram", "gaussian")
 
 
 def points_table(layer: Any) -> pd.DataFrame:
@@ -53,58 +52,47 @@ def _render_job(table: pd.DataFrame, pixel_size_nm: float, method: str, shape_nm
     return render(table, pixel_size_nm=pixel_size_nm, method=method, shape_nm=shape_nm)
 
 
-class RenderWidget(QWidget):
+class RenderWidget(Container):
     """Render a points layer as a histogram or Gaussian super-resolution image (dock widget)."""
 
-    def __init__(self, viewer: napari.viewer.Viewer, parent: QWidget | None = None):
-        super().__init__(parent)
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self.viewer = viewer
         self.worker = None
-        self.points = LayerPicker(viewer, Points)
-        self.pixel_size = QDoubleSpinBox()
-        self.pixel_size.setRange(0.5, 1000.0)
-        self.pixel_size.setDecimals(1)
-        self.pixel_size.setValue(10.0)
-        self.pixel_size.setSuffix(" nm")
-        self.method = QComboBox()
-        self.method.addItems(METHODS)
-        self.render_button = QPushButton("Render")
-        self.status = QLabel("")
-        form = QFormLayout()
-        form.addRow("points", self.points)
-        form.addRow("pixel size", self.pixel_size)
-        form.addRow("method", self.method)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.render_button)
-        layout.addWidget(self.status)
-        layout.addStretch(1)
+        self._name = ""
+        self.points = create_widget(annotation=Points, name="points", label="points")
+        self.pixel_size = FloatSpinBox(
+            name="pixel_size", label="pixel size (nm)", min=0.5, max=1000.0, step=1.0, value=10.0
+        )
+        self.method = ComboBox(name="method", label="method", choices=METHODS)
+        self.render_button = PushButton(name="render_button", text="Render")
+        self.status = Label(name="status", value="")
+        super().__init__(widgets=[self.points, self.pixel_size, self.method, self.render_button, self.status])
+        keep_choices_in_sync(self, viewer)
         self.render_button.clicked.connect(self.render)
 
     @property
     def running(self) -> bool:
         return self.worker is not None
 
-    def render(self) -> None:
+    def render(self, *_: Any) -> None:
         """Render the selected points layer in a background thread (errors become notifications)."""
         if self.running:
             return
         try:
-            layer = self.points.layer()
+            layer = self.points.value
             table = points_table(layer)
-            p = float(self.pixel_size.value())
+            p = float(self.pixel_size.value)
             self._name = f"{layer.name} render"
-            self._p = p
         except Exception as exc:
             notify_error(exc, "Rendering")
             return
-        self.render_button.setEnabled(False)
-        self.status.setText(f"Rendering {len(table):,} localizations…")
+        self.render_button.enabled = False
+        self.status.value = f"Rendering {len(table):,} localizations…"
         self.worker = start_worker(
             _render_job,
             table,
             p,
-            self.method.currentText(),
+            self.method.value,
             _shape_nm(self.viewer, layer),
             connect={"returned": self._show, "errored": self._error, "finished": self._finished},
         )
@@ -117,19 +105,19 @@ class RenderWidget(QWidget):
             self.viewer,
             self._name,
             image,
-            scale=(p, p),
-            translate=(p / 2, p / 2),
+            scale=rendered.napari_scale,
+            translate=rendered.napari_translate,
             colormap="hot",
             contrast_limits=(0.0, max(hi, 1e-6)),
             metadata={"pixel_size_nm": p},
             units=("nm", "nm"),
         )
-        self.status.setText(f"{self._name}: {image.shape[1]} x {image.shape[0]} pixels of {p:g} nm.")
+        self.status.value = f"{self._name}: {image.shape[1]} x {image.shape[0]} pixels of {p:g} nm."
 
     def _error(self, exc: BaseException) -> None:
         notify_error(exc, "Rendering")
-        self.status.setText("")
+        self.status.value = ""
 
     def _finished(self) -> None:
         self.worker = None
-        self.render_button.setEnabled(True)
+        self.render_button.enabled = True

@@ -1,9 +1,10 @@
-"""An automatic batch size from free memory (device choice lives in ``napari_var_emitter.devices``)."""
+"""Batch sizes for inference: an automatic one from free memory, and the check of a user's choice.
+
+Device choice lives in ``napari_var_emitter.devices``."""
 
 from __future__ import annotations
 
-import os
-
+import psutil
 import torch
 
 from ..errors import ParameterError
@@ -20,10 +21,7 @@ def free_memory_bytes(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # not POSIX: assume 4 GiB
-        return 4 << 30
+    return int(psutil.virtual_memory().available)
 
 
 def auto_batch_size(
@@ -45,6 +43,7 @@ def auto_batch_size(
 
 
 def check_batch_size(batch_size: int | None) -> int | None:
+    """A user's batch size as an int (None stays None: automatic); ParameterError below 1."""
     if batch_size is not None and int(batch_size) < 1:
         raise ParameterError(f"batch size must be >= 1, got {batch_size}")
     return None if batch_size is None else int(batch_size)
