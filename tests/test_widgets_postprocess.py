@@ -91,8 +91,8 @@ def test_drift_correction_layer_and_curve(make_napari_viewer, qtbot, errors):
     assert "Drift corrected" in widget.status.value
     # the render widget renders the new layer
     render = RenderWidget(viewer)
-    render.points.set_layer("drifted drift corrected")
-    render.render()
+    render.points.value = viewer.layers["drifted drift corrected"]
+    render.render_button.clicked.emit()
     qtbot.waitUntil(lambda: not render.running, timeout=30_000)
     assert "drifted drift corrected render" in viewer.layers and errors == []
 
