@@ -26,12 +26,15 @@ def camera_info(camera: CameraConfig, pixel_size_nm: float) -> dict:
     }
 
 
+DEFAULT_MIN_NET_GRADIENT = 800.0  # suits 1000-5000-photon emitters on a background of ~70 photons
+
+
 def localize(
     frames_adu: np.ndarray,
     camera: CameraConfig,
     pixel_size_nm: float,
     box: int = 7,
-    min_net_gradient: float = 800.0,
+    min_net_gradient: float = DEFAULT_MIN_NET_GRADIENT,
 ) -> pd.DataFrame:
     """Identify and least-squares fit spots; return our table (frame 0-based, x_nm, y_nm, photons, bg)."""
     from picasso import localize as plocalize
@@ -39,7 +42,8 @@ def localize(
     movie = np.ascontiguousarray(frames_adu, dtype=np.float32)
     with contextlib.redirect_stdout(io.StringIO()):
         ids = plocalize.identify(movie, min_net_gradient, box, threaded=False, return_info=False)
-        columns = ["frame", "x_nm", "y_nm", "z_nm", "photons", "bg", "prob"]
+        columns = ["frame", "x_nm", "y_nm", "z_nm", "photons", "bg", "prob", "sigma_x_nm", "sigma_y_nm"]
+        columns += ["net_gradient"]
         if len(ids) == 0:
             return pd.DataFrame({c: pd.Series(dtype=float) for c in columns}).astype({"frame": int})
         spots = plocalize.get_spots(movie, ids, box, camera_info(camera, pixel_size_nm))
@@ -57,6 +61,9 @@ def localize(
             "photons": locs["photons"].to_numpy(float),
             "bg": locs["bg"].to_numpy(float),
             "prob": 1.0,
+            "sigma_x_nm": locs["lpx"].to_numpy(float) * pixel_size_nm,
+            "sigma_y_nm": locs["lpy"].to_numpy(float) * pixel_size_nm,
+            "net_gradient": locs["net_gradient"].to_numpy(float),
         }
     )
 

@@ -44,12 +44,24 @@ def test_run_all_writes_report_with_every_method(tmp_path, monkeypatch):
     assert run_all.main(args) == 0
 
     text = out.read_text()
-    for method in ("VAR (default model)", "localized at 8x (ablation)", "U-Net baseline", "Picasso"):
+    for method in (
+        "VAR (default model)",
+        "VAR, network only (ablation)",
+        "localized at 8x (ablation)",
+        "U-Net baseline",
+        "U-Net, network only (ablation)",
+        "Picasso",
+    ):
         assert method in text
+    for aim in ("isolated-emitter RMSE", "sub-pixel bin", "sigma calibration", "low SNR, independent"):
+        assert aim in text
     results = json.loads((out.parent / "benchmarks" / "results.json").read_text())
     assert {r["regime"] for r in results["rows"]} == {"high SNR", "low SNR"}
-    assert all(0.0 <= r["jaccard"] <= 1.0 for r in results["rows"])
+    assert {r["movie"] for r in results["rows"]} == {"blinking", "independent"}
+    assert all(0.0 <= r["jaccard"] <= r["jaccard_best"] + 1e-9 <= 1.0 + 1e-9 for r in results["rows"])
+    assert not any("localized at" in r["method"] for r in results["rows"] if r["movie"] == "independent")
     assert (out.parent / "benchmarks" / "jaccard_rmse.png").stat().st_size > 1000
+    assert (out.parent / "benchmarks" / "pixel_locking.png").stat().st_size > 1000
     assert all(p["seed"] >= run_all.HELD_OUT_SEED for p in results["params"].values())
 
 

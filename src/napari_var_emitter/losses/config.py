@@ -18,6 +18,8 @@ class LossConfig(BaseModel):
     adds a per-frame occupancy BCE (positive pixels weighted by ``occupancy_pos_weight``) to every scale: the
     GMM loss alone has a plateau where p is uniform and only matches the count, which a model may take
     hundreds of steps to leave (or never, on a short CPU budget); the BCE concentrates p on emitter pixels.
+    ``offset_weight`` adds the squared x/y offset error at each emitter's own pixel (per frame), so that the
+    mixture cannot be explained by a neighbouring pixel's component with offsets shifted by a whole pixel.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -37,5 +39,6 @@ class LossConfig(BaseModel):
     gmm_window_px: float = Field(1.5, gt=0)
     occupancy_weight: float = Field(1.0, ge=0)
     occupancy_pos_weight: float = Field(4.0, gt=0)
+    offset_weight: float = Field(0.0, ge=0)
     sigma_min: float = Field(0.01, gt=0)
     sigma_max: float = Field(10.0, gt=0)

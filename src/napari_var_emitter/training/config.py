@@ -62,7 +62,7 @@ class LabelledSource(_Strict):
 
 
 class LabelledData(_Strict):
-    """Frames with known emitters; random tiles (and random flips) are cut from them."""
+    """Frames with known emitters; random tiles are cut from them."""
 
     kind: Literal["labelled"]
     paths: list[LabelledSource] = Field(min_length=1)
