@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 
 from napari_var_emitter.losses import EmitterTargets, build_loss
-from napari_var_emitter.losses.targets import rasterize
 from napari_var_emitter.models import VARConfig
 from napari_var_emitter.models import layout as L
+from napari_var_emitter.models.targets import rasterize
 
 
 def _outputs_from_truth(targets: EmitterTargets, shift_dy: float) -> list[torch.Tensor]:

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from ..errors import ParameterError
+from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
 
 #: columns of every localization table, in order
@@ -90,7 +91,7 @@ def localize(
     outputs: torch.Tensor | np.ndarray,
     factor: int = 1,
     threshold: float = 0.5,
-    pixel_size_nm: float = 100.0,
+    pixel_size_nm: float = DEFAULT_PIXEL_SIZE_NM,
     model_config: Any = None,
     frames: Sequence[int] | np.ndarray | None = None,
     frame_offset: int = 0,

@@ -25,6 +25,7 @@ from .._version import __version__
 from ..camera import CameraConfig, adu_to_photons
 from ..devices import flush_denormals, resolve_device
 from ..errors import InputFileError, ParameterError
+from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
 from .batching import auto_batch_size, check_batch_size
 from .postprocess import empty_table, localize
@@ -126,7 +127,9 @@ class Predictor:
             loaded = model
         elif isinstance(model, torch.nn.Module):
             ideal = CameraConfig(type="ideal", qe=1.0, e_per_adu=1.0, baseline=0.0, read_noise_e=0.0)
-            loaded = LoadedModel(model, getattr(model, "config", None), ideal, 100.0, {}, None)
+            loaded = LoadedModel(
+                model, getattr(model, "config", None), ideal, DEFAULT_PIXEL_SIZE_NM, {}, None
+            )
         else:
             raise ParameterError(
                 f"model must be None, a checkpoint path, a LoadedModel or a model, got {model!r}"
@@ -264,7 +267,7 @@ class Predictor:
         bad = [s for s in scales if s not in self.scales]
         if bad:
             raise ParameterError(f"scale(s) {bad} not produced by this model (it has {list(self.scales)})")
-        px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or 100.0)
+        px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or DEFAULT_PIXEL_SIZE_NM)
         tile = self.tile_size
         if tile:
             n_tiles = len(plan_axis(h, tile, self.margin)) * len(plan_axis(w, tile, self.margin))
@@ -331,7 +334,7 @@ class Predictor:
         total = len(_frame_range(frames, int(data.shape[0])))
         cancelled = n < total
         table = pd.concat(tables, ignore_index=True) if tables else empty_table(self._sigma())
-        px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or 100.0)
+        px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or DEFAULT_PIXEL_SIZE_NM)
         table.attrs.update(self.table_metadata(px, tuple(int(s) for s in data.shape[-2:]), total))
         seconds = time.perf_counter() - t0
         stacked = {f: np.concatenate(v) if v else np.zeros((0,), np.float32) for f, v in maps.items()}

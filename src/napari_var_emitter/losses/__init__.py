@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from ..models.targets import EmitterTargets, rasterize, scale_bg
 from .config import LossConfig
 from .gmm import gmm_loss
 from .multiscale import MultiScaleLoss, build_loss, scale_weight
 from .ppxyzb import ppxyzb_loss
-from .targets import EmitterTargets, rasterize, scale_bg
 
 __all__ = [
     "EmitterTargets",

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import ParameterError
 from ..models import layout as L
-from .targets import EmitterTargets
+from ..models.targets import EmitterTargets
 
 _LOG_2PI = math.log(2 * math.pi)
 _VAR_MIN = 1e-2

@@ -9,10 +9,10 @@ from torch import nn
 
 from ..models import layout as L
 from ..models.config import VARConfig
+from ..models.targets import EmitterTargets, rasterize, scale_bg
 from .config import LossConfig
 from .gmm import gmm_loss
 from .ppxyzb import ppxyzb_loss
-from .targets import EmitterTargets, rasterize, scale_bg
 
 
 def scale_weight(k: int, n_scales: int, progress: float, config: LossConfig) -> float:

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses.targets import EmitterTargets, rasterize
 from . import layout as L
 from .base import EmitterModel, count_macs, n_params
 from .config import VARConfig
@@ -34,6 +33,7 @@ from .encoder import ConvEncoder, conv3
 from .heads import N_PREV, PRIOR, activate, init_p_bias, prediction_state, repeat_up, upsample_state
 from .posenc import sincos_2d
 from .quantizer import VectorQuantizer
+from .targets import EmitterTargets, rasterize
 from .transformer import ScaleTransformer
 
 EMPTY_LOGIT = -30.0

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..camera import CameraConfig, adu_to_photons
 from ..errors import InputFileError, ParameterError
+from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from .config import LabelledData, LabelledSource, SimulationData
 
 TRAIN_STREAM, VAL_STREAM = 0, 1
@@ -199,7 +200,7 @@ def load_labelled(source: LabelledSource, camera: CameraConfig, pixel_size_nm: f
 
     if source.h5 is not None:
         adu, table = read_labelled(_require(source.h5, "labelled HDF5 file"))
-        px = pixel_size_nm or float(table.attrs.get("pixel_size_nm") or 100.0)
+        px = pixel_size_nm or float(table.attrs.get("pixel_size_nm") or DEFAULT_PIXEL_SIZE_NM)
     else:
         stack = read_stack(_require(source.stack, "labelled stack"))
         table = read_emitters(_require(source.emitters, "ground-truth emitter file"))

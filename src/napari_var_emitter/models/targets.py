@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ParameterError
-from ..models import layout as L
+from . import layout as L
 
 
 @dataclass
