@@ -1,8 +1,10 @@
 """Train/inference agreement of the VAR ladder: swap the coarse state the 1x rung is conditioned on.
 
-    python benchmarks/coarse_state_swap.py [--checkpoint CKPT ...] [--windows 512] [--json OUT]
+    python benchmarks/coarse_state_swap.py [--checkpoint CKPT ...] [--windows 512] [--data-from CKPT]
+        [--json OUT]
 
-For held-out windows simulated with each checkpoint's own training parameters, the 1x rung is run with the
+For held-out windows simulated with each checkpoint's own training parameters (or, with ``--data-from``, one
+checkpoint's for all, so that models can be compared on the same windows), the 1x rung is run with the
 coarse (token-rung) state it is conditioned on set to
 
 - ``own``: the model's own coarse predictions (what inference does);
@@ -36,10 +38,11 @@ HELD_OUT_SEED = 9_500_000
 STATES = ("own", "ground truth", "all ones")
 
 
-def run(checkpoint: str | Path, windows: int, batch: int = 64) -> dict:
+def run(checkpoint: str | Path, windows: int, batch: int = 64, data_from: str | Path | None = None) -> dict:
     loaded = load_model(checkpoint, device="cpu")
     model = loaded.model.eval()
-    stored = loaded.meta["simulation"]  # the training SimulationConfig (plus tile size and density range)
+    # the training SimulationConfig (plus tile size and density range) of this or of another checkpoint
+    stored = (load_model(data_from, device="cpu") if data_from else loaded).meta["simulation"]
     sim = SimulationConfig.model_validate(
         {k: v for k, v in stored.items() if k in SimulationConfig.model_fields}
     )
@@ -71,7 +74,12 @@ def run(checkpoint: str | Path, windows: int, batch: int = 64) -> dict:
     for state in STATES:
         m = evaluate(pd.concat(tables[state], ignore_index=True), truth, tolerance_nm=250.0)
         result[state] = {k: float(m[k]) for k in ("jaccard", "precision", "recall", "rmse_lat")}
-    return {"checkpoint": str(checkpoint), "windows": len(truth["frame"].unique()), "states": result}
+    return {
+        "checkpoint": str(checkpoint),
+        "data_from": str(data_from or checkpoint),
+        "windows": len(truth["frame"].unique()),
+        "states": result,
+    }
 
 
 def _all_ones(teacher, factor: float, hw) -> torch.Tensor:
@@ -87,11 +95,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--checkpoint", nargs="+", default=[str(default_checkpoint_path())])
     parser.add_argument("--windows", type=int, default=512)
+    parser.add_argument(
+        "--data-from", help="simulate with this checkpoint's training parameters for every model"
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     results = []
     for ckpt in args.checkpoint:
-        r = run(ckpt, args.windows)
+        r = run(ckpt, args.windows, data_from=args.data_from)
         results.append(r)
         for state, m in r["states"].items():
             print(

@@ -58,7 +58,9 @@ def test_run_all_writes_report_with_every_method(tmp_path, monkeypatch):
     results = json.loads((out.parent / "benchmarks" / "results.json").read_text())
     assert {r["regime"] for r in results["rows"]} == {"high SNR", "low SNR"}
     assert {r["movie"] for r in results["rows"]} == {"blinking", "independent"}
-    assert all(0.0 <= r["jaccard"] <= r["jaccard_best"] + 1e-9 <= 1.0 + 1e-9 for r in results["rows"])
+    assert all(0.0 <= r["jaccard"] <= 1.0 for r in results["rows"])
+    main = [r for r in results["rows"] if r["method"] in run_all.MAIN]
+    assert main and all(0.0 <= r["jaccard_best"] <= 1.0 for r in main)  # each main method's own sweep
     assert not any("localized at" in r["method"] for r in results["rows"] if r["movie"] == "independent")
     assert (out.parent / "benchmarks" / "jaccard_rmse.png").stat().st_size > 1000
     assert (out.parent / "benchmarks" / "pixel_locking.png").stat().st_size > 1000
