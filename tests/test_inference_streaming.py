@@ -159,3 +159,15 @@ def test_warns_when_data_unlike_training_data():
     with pytest.warns(UserWarning, match="background"):
         res = p.predict(movie)
     assert any("background" in w for w in res.warnings)
+
+
+def test_nan_frames_in_a_movie_file_are_reported_with_its_name(tmp_path):
+    """The widget and the API get the file name too (not only the command line)."""
+    from napari_var_emitter.io import write_stack
+
+    frames = np.full((3, 16, 16), 120.0, np.float32)
+    frames[1, 4, 4] = np.nan
+    path = write_stack(tmp_path / "nan.ome.tif", frames, 100.0) or tmp_path / "nan.ome.tif"
+    p = Predictor(loaded(build_model(UNetConfig(n_frames=3, channels=(4, 8)))), device="cpu")
+    with pytest.raises(InputFileError, match=r"nan\.ome\.tif.*NaN"):
+        p.predict(path)

@@ -192,14 +192,18 @@ class Predictor:
             raise InputFileError(None if name == "stack" else name, f"unsupported pixel type {stack.dtype}")
         return stack, px, name
 
-    def _load_batch(self, data: Any, idx: np.ndarray, n_total: int) -> torch.Tensor:
-        """Photons ``(b, n_frames, H, W)`` for frames ``idx``; neighbours replicated at the stack edges."""
+    def _load_batch(self, data: Any, idx: np.ndarray, n_total: int, name: str = "stack") -> torch.Tensor:
+        """Photons ``(b, n_frames, H, W)`` for frames ``idx``; neighbours replicated at the stack edges.
+        Non-finite frames are an error naming the movie file (``name``) when the stack came from one."""
         half = self.n_frames // 2
         need = np.clip(idx[:, None] + np.arange(-half, half + 1)[None, :], 0, n_total - 1)  # (b, F)
         lo, hi = int(need.min()), int(need.max()) + 1
         block = np.asarray(data[lo:hi])  # only these frames are read from a lazy stack
         if np.issubdtype(block.dtype, np.floating) and not np.isfinite(block).all():
-            raise ParameterError(f"frames {lo}..{hi - 1} contain NaN or infinite values")
+            message = f"frames {lo}..{hi - 1} contain NaN or infinite values"
+            if name != "stack":
+                raise InputFileError(name, message)
+            raise ParameterError(message)
         photons = torch.from_numpy(adu_to_photons(block, self.camera))
         return photons[torch.from_numpy(need - lo)]
 
@@ -286,7 +290,7 @@ class Predictor:
             # inference mode per batch, never across the yield: a suspended generator must not leave grad
             # switched off in the caller's thread (a worker thread may train next)
             with torch.inference_mode():
-                x = self._load_batch(data, idx, n_total)
+                x = self._load_batch(data, idx, n_total, name)
                 if start == 0:
                     self._check_data(x, px)
                 outs = forward_tiled(
