@@ -39,7 +39,7 @@ class RefineOptions:
     """Fit settings. ``sigma_px`` seeds the PSF width (pixels); ``sigma_range_px`` bounds it."""
 
     box: int = 7
-    n_iter: int = 12
+    n_iter: int = 8
     sigma_px: float = 1.15
     sigma_range_px: tuple[float, float] = (0.5, 3.0)
     max_shift_px: float = 1.5
@@ -58,6 +58,16 @@ def _edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[t
     de_dc = -(ga - gb) / (_SQRT2 * s)
     de_ds = -(ga * a - gb * b) / s
     return e, de_dc, de_ds
+
+
+def _spot(theta: torch.Tensor, box: int) -> torch.Tensor:
+    """``mu`` (K, box*box) of Gaussian spots on their backgrounds (no Jacobian: the neighbour model)."""
+    k = torch.arange(box, dtype=theta.dtype, device=theta.device)[None, :]
+    a = _SQRT2 * theta[:, 4:5]
+    ex = 0.5 * (torch.erf((k - theta[:, 0:1] + 0.5) / a) - torch.erf((k - theta[:, 0:1] - 0.5) / a))
+    ey = 0.5 * (torch.erf((k - theta[:, 1:2] + 0.5) / a) - torch.erf((k - theta[:, 1:2] - 0.5) / a))
+    mu = theta[:, 3:4, None] + theta[:, 2:3, None] * ey[:, :, None] * ex[:, None, :]
+    return mu.reshape(theta.shape[0], -1)
 
 
 def _model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,11 +178,17 @@ def pairs_within(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float)
 
 
 def _neighbour_pairs(bidx, xp, yp, box: int, sigma_px: float) -> torch.Tensor:
-    """(P, 2) ordered pairs (i, j) of detections in the same frame where j's PSF reaches into i's box."""
+    """(P, 2) ordered pairs (i, j) of detections in the same frame where j's PSF (to 3 sigma, allowing for the
+    fit's movement) reaches into i's box."""
     if len(bidx) < 2:
         return torch.zeros((0, 2), dtype=torch.long)
-    reach = box / 2 + 3 * sigma_px + 1
+    reach = box / 2 + 3 * sigma_px + 0.5  # per axis
     pairs = pairs_within(bidx, xp, yp, reach * _SQRT2)
+    if len(pairs):
+        near = (np.abs(xp[pairs[:, 0]] - xp[pairs[:, 1]]) <= reach) & (
+            np.abs(yp[pairs[:, 0]] - yp[pairs[:, 1]]) <= reach
+        )
+        pairs = pairs[near]
     both = np.concatenate([pairs, pairs[:, ::-1]]) if len(pairs) else np.zeros((0, 2), np.int64)
     return torch.from_numpy(both.astype(np.int64))
 
@@ -186,8 +202,7 @@ def _others(theta: torch.Tensor, pairs: torch.Tensor, corner: torch.Tensor, box:
     rel = theta[j].clone()
     rel[:, :2] = theta[j, :2] + corner[j] - corner[i]
     rel[:, 3] = 0.0
-    spots, _ = _model(rel, box)
-    return out.index_add_(0, i, spots)
+    return out.index_add_(0, i, _spot(rel, box))
 
 
 def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: float):
