@@ -56,7 +56,9 @@ def simulated_movie(n_frames: int, seed: int = 0):
     return simulate(cfg, n_frames, seed=seed, compute_crlb=False)
 
 
-def throughput(checkpoint: str | None, n_frames: int, batch_size: int | None) -> dict:
+def throughput(
+    checkpoint: str | None, n_frames: int, batch_size: int | None, refine: bool | None = None
+) -> dict:
     sys.path.insert(0, str(HERE))
     import picasso_baseline
     from napari_var_emitter.checkpoints import load_model
@@ -66,7 +68,9 @@ def throughput(checkpoint: str | None, n_frames: int, batch_size: int | None) ->
     movie = simulated_movie(n_frames)
     cam, px = movie.config.camera, movie.config.pixel_size_nm
     loaded = load_model(checkpoint, device="cpu")
-    predictor = Predictor(loaded, device="cpu", batch_size=batch_size, camera=cam, pixel_size_nm=px)
+    predictor = Predictor(
+        loaded, device="cpu", batch_size=batch_size, camera=cam, pixel_size_nm=px, refine=refine
+    )
     predictor.predict(movie.frames[: min(16, n_frames)])  # warm-up (allocator, threads)
     t0 = time.perf_counter()
     table = predictor.predict(movie.frames).table
@@ -85,6 +89,7 @@ def throughput(checkpoint: str | None, n_frames: int, batch_size: int | None) ->
         },
         "model": {
             "checkpoint": str(loaded.path),
+            "psf_refinement": predictor.refine,
             "frames_per_s": n_frames / model_s,
             "seconds": model_s,
             "jaccard": evaluate(table, truth)["jaccard"],
@@ -147,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--short", type=int, default=2000, help="short stack for the memory test")
     ap.add_argument("--long", type=int, default=10000, help="long stack for the memory test")
+    ap.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="PSF-fit refinement (default: auto)",
+    )
     ap.add_argument("--memory-only", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--json", help="also write the results to this JSON file")
@@ -162,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"machine": machine()}
     print("machine:", json.dumps(report["machine"]))
     if not args.memory_only:
-        report["throughput"] = tp = throughput(args.checkpoint, args.frames, args.batch_size)
+        report["throughput"] = tp = throughput(args.checkpoint, args.frames, args.batch_size, args.refine)
         print(
             f"model:   {tp['model']['frames_per_s']:.1f} frames/s  JI {tp['model']['jaccard']:.3f}  "
             f"RMSE {tp['model']['rmse_lat']:.1f} nm"
