@@ -97,3 +97,24 @@ def test_filter_errors_are_one_line(tmp_path, capsys):
     assert "unknown table extension" in capsys.readouterr().err
     assert main(["group", str(tmp_path / "missing.csv"), "--out", str(out)]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["group", "{inp}", "--out", "{out}", "--radius-nm", "nan"], "--radius-nm"),
+        (["group", "{inp}", "--out", "{out}", "--max-dark", "-1"], "--max-dark"),
+        (["drift", "{inp}", "--out", "{out}", "--bin-nm", "inf"], "--bin-nm"),
+        (["drift", "{inp}", "--out", "{out}", "--segment", "0"], "--segment"),
+        (["frc", "{inp}", "--pixel-nm", "inf"], "--pixel-nm"),
+        (["filter", "{missing}", "--out", "{out}", "--where", "x_nm > 0"], "missing.csv"),
+    ],
+)
+def test_bad_options_fail_fast_with_one_line(tmp_path, capsys, argv, flag):
+    inp = tmp_path / "in.csv"
+    write_table(still_table().head(500), inp)
+    fill = {"inp": str(inp), "out": str(tmp_path / "out.csv"), "missing": str(tmp_path / "missing.csv")}
+    assert main([a.format(**fill) for a in argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err
+    assert not (tmp_path / "out.csv").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import _checks as check
 from ._tables_io import add_overwrite, check_distinct, check_output, read_input
 
 
@@ -27,11 +28,20 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def validate_args(args: argparse.Namespace) -> None:
+    """Every numeric option and the input file, before anything is read (outputs: ``check_output``)."""
+    check.input_file(args.locs, "localization table")
+    check.number("--segment", args.segment, ge=1)
+    check.number("--bin-nm", args.bin_nm, gt=0.0)
+    check.number("--max-drift-nm", args.max_drift_nm, gt=0.0)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io.atomic import atomic_path
     from ..io.tables import write_table
     from ..postprocessing import correct_drift
 
+    validate_args(args)
     check_distinct(args.locs, args.out, args.drift_out)
     out = check_output(args.out, args.overwrite)
     drift_out = check_output(args.drift_out, args.overwrite, (".csv",)) if args.drift_out else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from . import _checks as check
 from ._tables_io import add_overwrite, check_distinct, check_output, read_input
 
 
@@ -24,12 +25,20 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def validate_args(args: argparse.Namespace) -> None:
+    """Every numeric option and the input file, before anything is read (outputs: ``check_output``)."""
+    check.input_file(args.locs, "localization table")
+    check.number("--pixel-nm", args.pixel_nm, gt=0.0)
+    check.number("--seed", args.seed, ge=0)
+
+
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..io.atomic import atomic_path
     from ..postprocessing import frc_resolution
 
+    validate_args(args)
     check_distinct(args.locs, args.plot, args.curve_out)
     plot = check_output(args.plot, args.overwrite, (".png",)) if args.plot else None
     curve = check_output(args.curve_out, args.overwrite, (".csv",)) if args.curve_out else None

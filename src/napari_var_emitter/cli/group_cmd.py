@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import _checks as check
 from ._tables_io import add_overwrite, check_distinct, check_output, read_input
 
 
@@ -28,10 +29,18 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def validate_args(args: argparse.Namespace) -> None:
+    """Every numeric option and the input file, before anything is read (outputs: ``check_output``)."""
+    check.input_file(args.locs, "localization table")
+    check.number("--radius-nm", args.radius_nm, gt=0.0)
+    check.number("--max-dark", args.max_dark, ge=0)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io.tables import write_table
     from ..postprocessing import group_localizations
 
+    validate_args(args)
     check_distinct(args.locs, args.out)
     out = check_output(args.out, args.overwrite)
     table = read_input(args.locs)
