@@ -22,3 +22,19 @@ def test_unknown_device_is_a_clear_error():
     if not torch.cuda.is_available():
         with pytest.raises(ParameterError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+def test_denormals_are_flushed_only_inside_the_block_and_blocks_nest():
+    """Training and inference flush denormals while they run; the caller's thread keeps IEEE floats after."""
+    import numpy as np
+
+    from napari_var_emitter.devices import denormals_flushed
+
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    assert float(tiny * 1.0) != 0.0
+    with denormals_flushed():
+        with denormals_flushed():
+            assert float(tiny * 1.0) == 0.0
+        assert float(tiny * 1.0) == 0.0  # the inner block does not end the outer one
+    assert float(tiny * 1.0) != 0.0
+    assert np.float32(1e-40) * np.float32(1.0) != 0.0

@@ -33,10 +33,9 @@ def check_output(path: str | Path, overwrite: bool, suffixes: tuple[str, ...] | 
 
 
 def read_input(path: str) -> pd.DataFrame:
+    """The input table (its existence is checked by the command's ``validate_args``)."""
     from ..io import read_table
 
-    if not Path(path).is_file():
-        raise InputFileError(path, "file not found")
     return read_table(path)
 
 

@@ -23,7 +23,7 @@ import torch
 
 from .._version import __version__
 from ..camera import CameraConfig, adu_to_photons
-from ..devices import flush_denormals, resolve_device
+from ..devices import denormals_flushed, resolve_device
 from ..errors import InputFileError, ParameterError
 from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
@@ -120,7 +120,6 @@ class Predictor:
         from ..checkpoints import LoadedModel, load_model
 
         self.device = resolve_device(device)
-        flush_denormals()
         if model is None or isinstance(model, str | os.PathLike):
             loaded = load_model(model, device=self.device)
         elif isinstance(model, LoadedModel):
@@ -154,7 +153,15 @@ class Predictor:
         if self.scale not in self.scales:
             raise ParameterError(f"scale {scale} is not produced by this model (it has {list(self.scales)})")
         self.max_sigma_nm = max_sigma_nm
-        self.refine = self._default_refine() if refine is None else bool(refine)
+        sim = (loaded.meta or {}).get("simulation") or {}
+        psf = sim.get("psf") or {}
+        #: refine by default for models trained on a 2-D Gaussian PSF (the fit's PSF model)
+        self.refine = (
+            (bool(sim) and psf.get("kind", "gaussian") == "gaussian") if refine is None else bool(refine)
+        )
+        lo, hi = psf.get("sigma_px", (1.0, 1.3))
+        #: fit settings; the PSF width seed is the middle of the training range
+        self._refine_options = RefineOptions(sigma_px=0.5 * (float(lo) + float(hi)))
         self.n_frames = int(getattr(self.model, "n_frames", 1))
         self.tile_size = getattr(self.model, "tile_size", None)
         self.margin = int(getattr(self.model, "margin", 0) or 0)
@@ -293,25 +300,19 @@ class Predictor:
                 x = self._load_batch(data, idx, n_total, name)
                 if start == 0:
                     self._check_data(x, px)
-                outs = forward_tiled(
-                    self.model, x.to(self.device), factors, tile, self.margin, max_windows, p_only=p_only
-                )
+                with denormals_flushed():
+                    outs = forward_tiled(
+                        self.model, x.to(self.device), factors, tile, self.margin, max_windows, p_only=p_only
+                    )
                 table = localize(
-                    outs[self.scale],
-                    self.scale,
-                    self.threshold,
-                    px,
-                    self.model_config,
-                    frames=idx,
-                    max_sigma_nm=None if self.refine else self.max_sigma_nm,
+                    outs[self.scale], self.scale, self.threshold, px, self.model_config, frames=idx
                 )
                 if self.refine:
-                    table = refine_gaussian(
-                        table, x[:, self.n_frames // 2], idx, px, self.camera, self._refine_options()
-                    )
-                    if self.max_sigma_nm is not None and "sigma_x_nm" in table:
-                        worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
-                        table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
+                    centre = x[:, self.n_frames // 2]
+                    table = refine_gaussian(table, centre, idx, px, self.camera, self._refine_options)
+                if self.max_sigma_nm is not None and "sigma_x_nm" in table:
+                    worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
+                    table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
                 maps = {f: torch.sigmoid(outs[f][:, layout.P]).float().cpu().numpy() for f in scales}
             yield BatchResult(idx, table, maps)
 
@@ -343,17 +344,6 @@ class Predictor:
         seconds = time.perf_counter() - t0
         stacked = {f: np.concatenate(v) if v else np.zeros((0,), np.float32) for f, v in maps.items()}
         return PredictionResult(table, stacked, n, seconds, cancelled, list(self.warnings))
-
-    def _default_refine(self) -> bool:
-        """Refine by default for models trained on a 2-D Gaussian PSF (the fit's PSF model)."""
-        sim = (self.loaded.meta or {}).get("simulation") or {}
-        return (sim.get("psf") or {}).get("kind", "gaussian") == "gaussian" and bool(sim)
-
-    def _refine_options(self) -> RefineOptions:
-        """Fit settings; the PSF width seed is the middle of the training range when the checkpoint has it."""
-        sim = (self.loaded.meta or {}).get("simulation") or {}
-        lo, hi = (sim.get("psf") or {}).get("sigma_px", (1.0, 1.3))
-        return RefineOptions(sigma_px=0.5 * (float(lo) + float(hi)))
 
     def _sigma(self) -> bool:
         return int(getattr(self.model, "n_channels", 6)) == layout.N_CHANNELS_SIGMA

@@ -47,12 +47,17 @@ class RefineOptions:
     merge_px: float = 0.6
 
 
-def _edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _profile(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Pixel integrals of a unit 1-D Gaussian (centre ``c``, width ``s``) over pixels ``k`` (centres at
-    integers), and their derivatives by ``c`` and ``s``. Shapes: k (1, box), c and s (K, 1) -> (K, box)."""
+    integers), with the scaled pixel edges ``a``, ``b``. Shapes: k (1, box), c and s (K, 1) -> (K, box)."""
     a = (k - c + 0.5) / (_SQRT2 * s)
     b = (k - c - 0.5) / (_SQRT2 * s)
-    e = 0.5 * (torch.erf(a) - torch.erf(b))
+    return 0.5 * (torch.erf(a) - torch.erf(b)), a, b
+
+
+def _edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """:func:`_profile` and its derivatives by ``c`` and ``s``."""
+    e, a, b = _profile(k, c, s)
     ga = torch.exp(-a * a) / math.sqrt(math.pi)
     gb = torch.exp(-b * b) / math.sqrt(math.pi)
     de_dc = -(ga - gb) / (_SQRT2 * s)
@@ -63,9 +68,8 @@ def _edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[t
 def _spot(theta: torch.Tensor, box: int) -> torch.Tensor:
     """``mu`` (K, box*box) of Gaussian spots on their backgrounds (no Jacobian: the neighbour model)."""
     k = torch.arange(box, dtype=theta.dtype, device=theta.device)[None, :]
-    a = _SQRT2 * theta[:, 4:5]
-    ex = 0.5 * (torch.erf((k - theta[:, 0:1] + 0.5) / a) - torch.erf((k - theta[:, 0:1] - 0.5) / a))
-    ey = 0.5 * (torch.erf((k - theta[:, 1:2] + 0.5) / a) - torch.erf((k - theta[:, 1:2] - 0.5) / a))
+    ex = _profile(k, theta[:, 0:1], theta[:, 4:5])[0]
+    ey = _profile(k, theta[:, 1:2], theta[:, 4:5])[0]
     mu = theta[:, 3:4, None] + theta[:, 2:3, None] * ey[:, :, None] * ex[:, None, :]
     return mu.reshape(theta.shape[0], -1)
 
@@ -162,7 +166,8 @@ def refine_gaussian(
 
 def pairs_within(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
     """(P, 2) index pairs ``i < j`` of points of the same ``group`` closer than ``radius`` (sort and sweep
-    along x; vectorised). A KD-tree is avoided: scipy's cKDTree crashes once torch flushes denormals."""
+    along x; vectorised). Not scipy's cKDTree: it crashed (segfault) on such frame-offset point sets in a
+    thread where torch flushed denormals."""
     n = len(x)
     if n < 2:
         return np.zeros((0, 2), np.int64)

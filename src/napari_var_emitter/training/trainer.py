@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from ..checkpoints import load_checkpoint, save_checkpoint
-from ..devices import flush_denormals, resolve_device
+from ..devices import denormals_flushed, resolve_device
 from ..errors import CheckpointError, ParameterError
 from ..losses import build_loss
 from ..models import build_model
@@ -122,7 +122,6 @@ class Trainer:
     ):
         self.cfg = cfg
         self.device = resolve_device(device or cfg.device)
-        flush_denormals()
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -474,7 +473,7 @@ class Trainer:
         saved_at = -1
         debug_log = self.main and log.isEnabledFor(logging.DEBUG)
         try:
-            with deferred_sigint(self.interrupted):
+            with deferred_sigint(self.interrupted), denormals_flushed():
                 for batch in loader:
                     self.between_steps = False
                     s.epoch = s.step // c.steps_per_epoch
