@@ -3,13 +3,14 @@
     python benchmarks/run_all.py                       # full run (see docs/benchmarks.md for the timing)
     python benchmarks/run_all.py --frames 20 --tiny    # smoke test (used by the test suite)
 
-Methods, measured in the same run on the same simulated movies (held-out seeds never used in training):
-the bundled VAR model as a user gets it (1x detections refined by the PSF fit) and as an ablation without
-the fit (network only) and localized at its finer scales; the U-Net baseline trained with the same recipe and
-budget, with and without the same fit; and Picasso Gaussian least-squares fitting. Two kinds of movie:
-blinking emitters (mean on-time 3 frames) and independent frames (new emitters every frame, fully on).
-Every row is the method at its default settings; the main methods (and Picasso) also get a threshold sweep
-(probability for the networks, net gradient for Picasso) from a second, low-threshold run: their own best JI.
+Methods, measured in the same run on the same simulated movies (held-out seeds never used in training): the
+bundled VAR model as a user gets it (detections on the scale the checkpoint names, refined by the PSF fit) and
+as ablations without the fit (network only), at 1x with the fit, and localized at its other scales; the U-Net
+baseline trained with the same recipe and budget, with and without the same fit; and Picasso Gaussian
+least-squares fitting. Two kinds of movie: blinking emitters (mean on-time 3 frames) and independent frames
+(new emitters every frame, fully on). Every row is the method at its default settings; the main methods (and
+Picasso) also get a threshold sweep (probability for the networks, net gradient for Picasso) from a second,
+low-threshold run: their own best JI.
 """
 
 from __future__ import annotations
@@ -185,15 +186,16 @@ def build_methods(args, var: LoadedModel) -> list[Method]:
     def pred(model, threshold, **kw):
         return Predictor(model, threshold=threshold, **common, **kw)
 
+    default = int(getattr(var.model, "localize_scale", 1))
     methods = [
-        Method(
-            MAIN[0],
-            pred(var, args.threshold, scale=1, refine=True),
-            sweep=pred(var, RUN_THRESHOLD, refine=True),
-        ),
-        Method("VAR, network only (ablation)", pred(var, args.threshold, scale=1, refine=False)),
+        Method(MAIN[0], pred(var, args.threshold, refine=True), sweep=pred(var, RUN_THRESHOLD, refine=True)),
+        Method("VAR, network only (ablation)", pred(var, args.threshold, refine=False)),
     ]
-    for scale in sorted(var.model.scales)[1:]:
+    if default != 1:
+        methods.append(Method("VAR, 1x + fit (ablation)", pred(var, args.threshold, scale=1, refine=True)))
+    for scale in sorted(var.model.scales):
+        if scale == default:
+            continue
         label = f"VAR, localized at {scale}x (ablation)"
         methods.append(Method(label, pred(var, args.threshold, scale=scale, refine=False), ("blinking",)))
     if args.unet and Path(args.unet).exists():
@@ -564,7 +566,8 @@ of the true sub-pixel x position; "sigma calibration" is the standard deviation 
 on those emitters (1 is calibrated); best JI and its threshold come from each method's own threshold sweep;
 efficiency E = 1 - sqrt((1 - JI)^2 + RMSE^2 / 100^2); photon error = relative error of matched photons;
 frames/s per method on the same movie (and as a ratio to Picasso in the same run). "VAR, localized at fx"
-rows are the same model localizing on its fx output instead of 1x (the multi-scale ablation).
+rows are the same model localizing on its fx output instead of the scale it names (the multi-scale
+ablation; close pairs and high densities are in [benchmarks-resolution.md](benchmarks-resolution.md)).
 
 {table}
 

@@ -16,7 +16,6 @@ TINY_VAR = {
     "n_heads": 1,
     "head_channels": 8,
     "fine_channels": [4],
-    "sparse_refine": False,
     "tile_size": None,
 }
 

@@ -86,3 +86,56 @@ def test_run_3d_writes_report(tmp_path):
     assert "rmse_ax" in out.read_text()
     rows = json.loads((out.parent / "benchmarks" / "results_3d.json").read_text())["rows"]
     assert [r["density"] for r in rows] == list(run_3d.DENSITIES)
+
+
+@pytest.mark.slow  # Picasso's numba compilation dominates
+def test_run_resolution_writes_pairs_density_and_same_pixel_recall(tmp_path, monkeypatch):
+    pytest.importorskip("picasso")
+    var = _checkpoint(tmp_path / "var.pt", tiny_var(n_frames=1, scales=(1, 2), fine_channels=(4,)))
+    monkeypatch.syspath_prepend(str(BENCH_DIR))
+    spec = importlib.util.spec_from_file_location("run_resolution", BENCH_DIR / "run_resolution.py")
+    run_resolution = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_resolution)
+    out = tmp_path / "docs" / "benchmarks-resolution.md"
+    out.parent.mkdir()
+    args = ["--tiny", "--pair-frames", "2", "--density-frames", "3", "--var", str(var), "--out", str(out)]
+    assert run_resolution.main(args + ["--unet", str(tmp_path / "none.pt")]) == 0
+    text = out.read_text()
+    for needle in (
+        "VAR 1x, network only",
+        "VAR 2x, network only",
+        "Picasso",
+        "same-pixel recall",
+        "JI 50 nm",
+    ):
+        assert needle in text
+    rows = json.loads((out.parent / "benchmarks" / "results_resolution.json").read_text())["rows"]
+    pairs = [r for r in rows if r["test"] == "pairs"]
+    assert {r["distance_nm"] for r in pairs} == set(run_resolution.DISTANCES_NM[3:5])
+    assert all(0.0 <= r["resolved"] <= 1.0 and r["n_pairs"] == 32 for r in pairs)
+
+
+def test_pair_truth_and_same_pixel_helpers():
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("run_resolution", BENCH_DIR / "run_resolution.py")
+    rr = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        spec.loader.exec_module(rr)
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    truth = rr.pair_truth(100.0, 3000.0, 2, 64, 100.0, (1.0, 1.3), np.random.default_rng(0))
+    assert len(truth) == 2 * 2 * 16
+    a = truth.sort_values(["pair", "x_nm"]).groupby("pair")
+    d = np.hypot(a["x_nm"].diff().dropna().to_numpy(), a["y_nm"].diff().dropna().to_numpy())
+    np.testing.assert_allclose(d, 100.0, atol=1e-6)
+    # a perfect localizer resolves every pair; one detection per pair at the midpoint resolves none
+    assert rr.pair_metrics(truth, truth, 100.0)["resolved"] == 1.0
+    mid = truth.groupby("pair").agg(frame=("frame", "first"), x_nm=("x_nm", "mean"), y_nm=("y_nm", "mean"))
+    assert rr.pair_metrics(mid.reset_index(drop=True), truth, 100.0)["resolved"] == 0.0
+    import pandas as pd
+
+    few = pd.DataFrame({"frame": [0, 0, 0, 1], "x_nm": [10.0, 90.0, 110.0, 20.0], "y_nm": [50.0] * 4})
+    # the first two share pixel (0, 0) of frame 0; the third is in the next pixel; frame 1's is alone
+    assert rr.same_pixel_mask(few, 100.0).tolist() == [True, True, False, False]

@@ -141,3 +141,18 @@ def test_default_checkpoint_missing_is_clear(monkeypatch, tmp_path):
     with pytest.raises(CheckpointError, match="bundled default model is not installed"):
         load_model(None)
     assert default_checkpoint_path().name == "default.pt"
+
+
+def test_checkpoint_of_the_earlier_fine_heads_is_refused_with_advice(tmp_path):
+    """A VAR checkpoint whose 2x/4x/8x heads had no image input (config keys of that version) gets a one-line
+    error that says to retrain, not a state-dict mismatch."""
+    from napari_var_emitter.camera import CameraConfig
+    from napari_var_emitter.checkpoints import load_model, save_checkpoint
+    from napari_var_emitter.errors import CheckpointError
+
+    config = {"kind": "var", "sparse_refine": True, "train_fine_crop": 16}
+    path = save_checkpoint(
+        tmp_path / "old.pt", model_config=config, state_dict={}, camera=CameraConfig(), pixel_size_nm=100.0
+    )
+    with pytest.raises(CheckpointError, match="earlier version.*retrain"):
+        load_model(path)

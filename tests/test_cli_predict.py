@@ -110,6 +110,32 @@ def test_predict_writes_table_and_summary(files, tmp_path, capsys, ext):
             ["predict", "{d}/movie.ome.tif", "--checkpoint", "{d}/missing.pt", "--out", "{o}/l.csv"],
             "missing.pt",
         ),
+        (
+            [
+                "predict",
+                "{d}/movie.ome.tif",
+                "--checkpoint",
+                "{d}/unet1.pt",
+                "--out",
+                "{o}/l.csv",
+                "--scale",
+                "2",
+            ],
+            "not produced by this model",
+        ),
+        (
+            [
+                "predict",
+                "{d}/movie.ome.tif",
+                "--checkpoint",
+                "{d}/unet1.pt",
+                "--out",
+                "{o}/l.csv",
+                "--scale",
+                "0",
+            ],
+            "--scale",
+        ),
     ],
 )
 def test_predict_errors_are_one_line(files, tmp_path, capsys, argv, message):

@@ -38,3 +38,21 @@ def test_offset_anchor_penalises_a_whole_pixel_shift_only_when_enabled():
     assert c_shift["s1/offset"] > 1.0  # two emitters, 0.5-1 px^2 each (offsets clamp at -1)
     _, p_shift = plain(shifted, targets, progress=1.0)
     assert "s1/offset" not in p_shift
+
+
+def test_fine_occupancy_weight_applies_to_the_scales_after_1x_only():
+    xyz = torch.tensor([[[10.3, 12.7, 0.0]]])
+    targets = EmitterTargets(
+        xyz, torch.full((1, 1), 2000.0), torch.ones(1, 1, dtype=bool), torch.full((1, 40, 40), 50.0)
+    )
+    one = _outputs_from_truth(targets, 0.0)[0]
+    fine = torch.zeros(1, L.N_CHANNELS_SIGMA, 80, 80)
+    fine[:, L.P] = -6.0
+    fine[:, L.N_CHANNELS_BASIC :] = 0.1
+    _, both = build_loss({"kind": "gmm"})([one, fine], targets, progress=1.0)
+    _, coarse_only = build_loss({"kind": "gmm", "fine_occupancy_weight": 0.0})(
+        [one, fine], targets, progress=1.0
+    )
+    assert "s1/occupancy" in both and "s2/occupancy" in both
+    assert coarse_only["s1/occupancy"] == both["s1/occupancy"] and "s2/occupancy" not in coarse_only
+    assert coarse_only["s2/gmm"] < both["s2/gmm"]  # the BCE term is gone from the 2x total

@@ -86,13 +86,13 @@ def _perturbed_teacher_run(model, x, targets, factor):
         del model._teacher_state
 
 
-def test_each_scale_depends_on_the_previous_and_never_on_finer():
+def test_token_rungs_and_1x_depend_on_the_previous_and_never_on_finer():
     torch.manual_seed(0)
     model = build_model(tiny_var(token_strides=(8, 4))).eval()
     x, targets = batch(h=16, w=16)
     with torch.no_grad():
         ref, ref_aux = model(x, teacher=targets, teacher_prob=1.0, return_aux=True)
-    rungs = [1 / 8, 1 / 4, 1, 2, 4]  # teacher of rung i conditions rung i + 1
+    rungs = [1 / 8, 1 / 4]  # teacher of rung i conditions rung i + 1 (the 1x rung after the last)
     outputs_ref = [*ref_aux["coarse"], *ref]
     for i, factor in enumerate(rungs):
         torch.manual_seed(1)
@@ -104,9 +104,47 @@ def test_each_scale_depends_on_the_previous_and_never_on_finer():
         assert not torch.allclose(outputs_ref[i + 1], outputs[i + 1]), factor  # next rung changes
 
 
+@pytest.mark.parametrize("k", [0, 1])
+def test_fine_rungs_depend_on_the_previous_rung_and_never_on_finer(k):
+    torch.manual_seed(0)
+    model = build_model(tiny_var(n_frames=1, refine_threshold=0.001)).eval()
+    x = torch.rand(2, 1, 16, 16) * 100
+    with torch.no_grad():
+        ref = model(x)
+        handle = model.fine[k].register_forward_hook(lambda m, i, out: out + 0.3 * torch.randn_like(out))
+        try:
+            got = model(x)
+        finally:
+            handle.remove()
+    for j in range(k + 2):  # 1x and the fine rungs up to k's input: unchanged
+        if j <= k:
+            assert torch.equal(ref[j], got[j]), j
+    assert not torch.allclose(ref[k + 1], got[k + 1])  # rung k itself
+    assert not torch.allclose(ref[k + 2], got[k + 2])  # and the next one, which reads it
+
+
+def test_fine_rungs_see_the_image():
+    """With the 1x prediction and features fixed, the 2x rung still changes when the pixels change."""
+    torch.manual_seed(0)
+    model = build_model(tiny_var(n_frames=1)).eval()
+    xn = torch.rand(1, 1, 16, 16)
+    out1 = torch.rand(1, model.n_channels, 16, 16)
+    hidden = torch.rand(1, model.config.head_channels, 16, 16)
+    cand = torch.zeros(1, 16, 16, dtype=torch.bool)
+    cand[0, 8, 8] = True
+    with torch.no_grad():
+        a = model._fine_ladder(xn, out1, hidden, cand, 1)[0]
+        xn2 = xn.clone()
+        xn2[0, 0, 7:10, 7:10] += 1.0
+        b = model._fine_ladder(xn2, out1, hidden, cand, 1)[0]
+    assert not torch.allclose(a[0, :, 16:18, 16:18], b[0, :, 16:18, 16:18])
+    assert torch.equal(a[0, 0, :16], b[0, 0, :16])  # non-candidate pixels: empty either way
+    assert (a[0, 0, :16] == var_module.EMPTY_LOGIT).all()
+
+
 def test_teacher_prob_zero_equals_own_predictions():
     torch.manual_seed(0)
-    model = build_model(tiny_var())
+    model = build_model(tiny_var()).eval()  # in training the true emitters' pixels are fine candidates too
     x, targets = batch()
     with torch.no_grad():
         a = model(x)
@@ -130,31 +168,34 @@ def test_scheduled_sampling_mixes_per_sample():
 
 
 @pytest.mark.parametrize("hw", [(16, 16), (13, 19)])
-def test_sparse_refinement_matches_dense_at_candidates(hw):
+def test_fine_rungs_run_only_at_candidates(hw):
+    """The 2x rung's blocks at a candidate do not depend on which other pixels are candidates; every fine
+    map is empty (p = EMPTY_LOGIT) away from the candidates."""
     torch.manual_seed(0)
     model = build_model(tiny_var(n_frames=1)).eval()
     x = torch.rand(2, 1, *hw) * 100
     with torch.no_grad():
-        model.sparse_refine = False
-        dense = model(x)
-        prob = torch.sigmoid(dense[0][:, 0])
-        model.refine_threshold = float(prob.flatten().kthvalue(int(prob.numel() * 0.8)).values)
-        model.sparse_refine = True
-        sparse = model(x)
+        model.refine_threshold = 1e-6
+        every = model(x)
+        prob = torch.sigmoid(every[0][:, 0])
+        ordered = prob.flatten().sort().values
+        k = int(prob.numel() * 0.8)  # a threshold between two values: no pixel sits on it
+        model.refine_threshold = float(ordered[k] + ordered[k + 1]) / 2
+        some = model(x)
     cand = prob > model.refine_threshold
     assert 0 < cand.sum() < cand.numel()
-    assert torch.equal(sparse[0], dense[0])
-    for f, d, s in zip(model.scales[1:], dense[1:], sparse[1:], strict=True):
-        m = cand.repeat_interleave(f, 1).repeat_interleave(f, 2)[:, None].expand_as(d)
-        torch.testing.assert_close(s[m], d[m], rtol=1e-4, atol=1e-5)
-        assert (s[:, 0][~m[:, 0]] == var_module.EMPTY_LOGIT).all()
+    assert torch.equal(some[0], every[0])
+    m2 = cand.repeat_interleave(2, 1).repeat_interleave(2, 2)[:, None].expand_as(every[1])
+    torch.testing.assert_close(some[1][m2], every[1][m2], rtol=1e-5, atol=1e-6)
+    for f, s in zip(model.scales[1:], some[1:], strict=True):
+        m = cand.repeat_interleave(f, 1).repeat_interleave(f, 2)
+        assert (s[:, 0][~m] == var_module.EMPTY_LOGIT).all()
+        assert (s[:, 0][m] != var_module.EMPTY_LOGIT).all()
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-def test_max_scale_stops_the_ladder_without_changing_coarser_scales(sparse):
+def test_max_scale_stops_the_ladder_without_changing_coarser_scales():
     torch.manual_seed(0)
-    model = build_model(tiny_var(n_frames=1)).eval()
-    model.sparse_refine = sparse
+    model = build_model(tiny_var(n_frames=1, refine_threshold=0.001)).eval()
     x = torch.rand(2, 1, 16, 16) * 100
     with torch.no_grad():
         full = model(x)
@@ -206,24 +247,30 @@ def test_configs_presets_and_errors():
     assert m.tile_size == 40 and m.margin >= 0
 
 
-def test_fine_heads_train_on_a_window_and_the_loss_follows():
+def test_fine_rungs_train_at_true_emitters_without_touching_the_1x_features():
     from napari_var_emitter.losses import build_loss
 
     torch.manual_seed(0)
-    cfg = tiny_var(n_frames=1, train_fine_crop=8)
+    cfg = tiny_var(n_frames=1, refine_threshold=0.99)  # no own candidates: only the true emitters' pixels
     model = build_model(cfg).train()
     x, targets = batch(n_frames=1)
     outs, aux = model(x, teacher=targets, teacher_prob=0.5, return_aux=True)
-    y0, x0, c = aux["fine_crop"]
-    assert c == 8 and 0 <= y0 <= 8 and 0 <= x0 <= 8
-    assert outs[0].shape[-2:] == (16, 16)
-    assert [o.shape[-1] for o in outs[1:]] == [8 * f for f in model.scales[1:]]
-    total, comps = build_loss({"kind": "gmm"}, cfg)(outs, targets, 0.9, aux)
-    total.backward()
+    computed = (outs[1][:, 0] != var_module.EMPTY_LOGIT).sum()
+    assert computed == 4 * int(targets.mask.sum())  # the 2x2 children of each emitter's pixel
+    loss = build_loss({"kind": "gmm"}, cfg)
+    total, _ = loss(outs, targets, 1.0, aux)
     assert torch.isfinite(total)
-    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    model.zero_grad()
+    # the fine terms alone: gradients reach the fine heads and nothing before them
+    from napari_var_emitter.losses.gmm import gmm_loss
+    from napari_var_emitter.models.targets import scale_bg
+
+    term = 0
+    for o, f in zip(outs[1:], model.scales[1:], strict=True):
+        bg = scale_bg(targets.bg, f, o.shape[-2:]) / cfg.bg_scale
+        t = gmm_loss(o, targets, f, bg, cfg)
+        term = term + t["count"] + t["mixture"]
+    term.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.fine.parameters())
-    # evaluation is always dense over the whole frame
-    model.eval()
-    with torch.no_grad():
-        assert [o.shape[-1] for o in model(x)] == [16 * f for f in model.scales]
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert all(p.grad is None for p in model.out1.parameters())

@@ -111,3 +111,25 @@ def test_many_peaks_vectorised_match_positions():
     assert len(df) == 10 and (df.frame == 1).all()
     got = sorted(zip(df.y_nm.round(2), df.x_nm.round(2), strict=True))
     assert got == sorted(zip((ii + 0.5) * 100.0, (jj + 0.5) * 100.0, strict=True))
+
+
+def test_fine_scale_radius_is_in_nm():
+    """At 4x (25 nm pixels) one emitter's probability spread over two maxima 50 nm apart is one
+    localization (50 nm radius = 2 fine pixels); two emitters 100 nm apart stay two."""
+    x = maps(32, 32)
+    set_p(x, 0, 10, 10, 0.45)
+    set_p(x, 0, 10, 12, 0.45)  # one emitter, two bumps 2 fine pixels (50 nm) apart
+    df = localize(x, factor=4, threshold=0.5, pixel_size_nm=100.0, model_config=CFG)
+    assert len(df) == 1 and df.prob.iloc[0] == pytest.approx(0.9, abs=0.01)
+    x = maps(32, 32)
+    set_p(x, 0, 20, 10, 0.9)
+    set_p(x, 0, 20, 14, 0.9)  # 4 fine pixels = 100 nm apart
+    df = localize(x, factor=4, threshold=0.5, pixel_size_nm=100.0, model_config=CFG)
+    assert sorted(df.x_nm.round(2)) == [262.5, 362.5]
+    # the same maps at a 20 nm radius (1 fine pixel): the single emitter's bumps are below threshold alone
+    x = maps(32, 32)
+    set_p(x, 0, 10, 10, 0.45)
+    set_p(x, 0, 10, 12, 0.45)
+    assert len(localize(x, 4, 0.5, 100.0, CFG, radius_nm=20.0)) == 0
+    with pytest.raises(ParameterError, match="radius_nm"):
+        localize(x, 4, 0.5, 100.0, CFG, radius_nm=0.0)

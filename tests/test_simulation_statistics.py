@@ -134,3 +134,32 @@ def test_movie_stream_is_reproducible_and_varies():
     assert not np.array_equal(m1.frames, m2.frames)
     np.testing.assert_array_equal(next(s2).frames, m1.frames)
     np.testing.assert_array_equal(simulate(cfg, 5, seed=m2.seed).frames, m2.frames)
+
+
+def _fraction_with_partner(em, lo: float, hi: float) -> float:
+    """Fraction of emitters with another one on in exactly the same frames at a distance in [lo, hi]."""
+    by_id = em.groupby("id").agg(first=("frame", "min"), last=("frame", "max"), x=("x_nm", "first"),
+                                 y=("y_nm", "first"))  # fmt: skip
+    hits = 0
+    for _, group in by_id.groupby(["first", "last"]):
+        xy = group[["x", "y"]].to_numpy()
+        d = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1))
+        np.fill_diagonal(d, np.inf)
+        hits += int(((d >= lo - 1e-6) & (d <= hi + 1e-6)).any(axis=1).sum())
+    return hits / len(by_id)
+
+
+def test_partners_are_close_and_on_together():
+    from napari_var_emitter.simulation import SimulationConfig
+
+    cfg = SimulationConfig(
+        frame_size=(64, 64), density=0.5, partner_fraction=0.5, partner_distance_nm=(40.0, 120.0)
+    )
+    paired = simulate(cfg, n_frames=60, seed=3, compute_crlb=False).emitters
+    plain = simulate(
+        cfg.model_copy(update={"partner_fraction": 0.0}), n_frames=60, seed=3, compute_crlb=False
+    )
+    assert len(paired) > 1.3 * len(plain.emitters)  # about half the emitters got a partner
+    # an emitter and its partner count both: 2 q / (1 + q) = 2/3 of the emitters have one (a few fall outside)
+    assert 0.55 < _fraction_with_partner(paired, 40.0, 120.0) < 0.75
+    assert _fraction_with_partner(plain.emitters, 40.0, 120.0) < 0.05

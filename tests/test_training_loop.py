@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from _training_helpers import tiny_config
+from _training_helpers import TINY_VAR, tiny_config
 from napari_var_emitter.checkpoints import load_checkpoint, load_model
 from napari_var_emitter.training import train
 from napari_var_emitter.training import trainer as trainer_module
@@ -251,3 +251,33 @@ def test_cli_train_ctrl_c_exits_130_with_a_resumable_checkpoint(tmp_path, monkey
     assert "interrupted" in capsys.readouterr().err
     ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["training"]["step"] == 2 and "train_state" in ckpt
+
+
+def test_checkpoint_names_the_scale_with_the_best_validation_jaccard(tmp_path, monkeypatch):
+    """localize_scale None: the saved config names the scale of the best validation JI (a finer scale must
+    beat coarser ones by 0.005); an explicit localize_scale is kept; the Predictor localizes on it."""
+    from napari_var_emitter.inference import Predictor
+
+    fake = {"jaccard_s1": 0.80, "jaccard_s2": 0.83}
+
+    real_validate = trainer_module.Trainer.validate
+
+    def validate(self):
+        metrics = real_validate(self)
+        assert {"jaccard_s1", "jaccard_s2"} <= set(metrics)  # every scale is scored
+        return {**metrics, **fake}
+
+    monkeypatch.setattr(trainer_module.Trainer, "validate", validate)
+    result = train(tiny_config(epochs=1), tmp_path / "a", progress=False)
+    assert load_checkpoint(result.last_checkpoint)["model_config"]["localize_scale"] == 2
+    assert Predictor(result.last_checkpoint, device="cpu").scale == 2
+    assert Predictor(result.last_checkpoint, device="cpu", scale=1).scale == 1
+
+    fake.update(jaccard_s2=0.803)  # not better by 0.005: camera resolution
+    result = train(tiny_config(epochs=1), tmp_path / "b", progress=False)
+    assert load_checkpoint(result.last_checkpoint)["model_config"]["localize_scale"] == 1
+
+    model = {**TINY_VAR, "localize_scale": 1}
+    fake.update(jaccard_s2=0.9)
+    result = train(tiny_config(model, epochs=1), tmp_path / "c", progress=False)
+    assert load_checkpoint(result.last_checkpoint)["model_config"]["localize_scale"] == 1

@@ -59,6 +59,8 @@ def test_frames_maps_and_scales():
     assert inference_config.default_scale_choice((1, 2, 4, 8)) == {1: True, 2: False, 4: False, 8: False}
     assert inference_config.default_scale_choice((1, 2, 4, 8), {8}) == {1: False, 2: False, 4: False, 8: True}
     assert inference_config.default_scale_choice((1,), {8}) == {1: True}
+    assert inference_config.default_scale_choice((1, 2, 4), None, 2) == {1: False, 2: True, 4: False}
+    assert inference_config.default_scale_choice((1, 2), None, 8) == {1: True, 2: False}
     assert inference_config.color_choices(["x_nm", "prob", "photons"]) == ["photons", "prob"]
 
 

@@ -163,8 +163,15 @@ def model_from_checkpoint(ckpt: dict, path: str | os.PathLike | None = None) -> 
     from .camera import format_validation_error
     from .models import ModelConfig, build_model
 
+    mc = ckpt["model_config"]
+    if mc.get("kind") == "var" and ({"sparse_refine", "train_fine_crop"} & set(mc)):
+        raise CheckpointError(
+            path,
+            "was trained with an earlier version whose 2x/4x/8x rungs did not see the image; "
+            "retrain it with this version (`var-emitter train --config ...`)",
+        )
     try:
-        model_config = TypeAdapter(ModelConfig).validate_python(ckpt["model_config"])
+        model_config = TypeAdapter(ModelConfig).validate_python(mc)
     except ValidationError as exc:
         raise CheckpointError(path, f"invalid model_config: {format_validation_error(exc)}") from None
     model = build_model(model_config)

@@ -50,6 +50,13 @@ def add_parser(subparsers) -> None:
         "--max-sigma-nm", type=float, metavar="NM", help="drop localizations less certain than this"
     )
     p.add_argument(
+        "--scale",
+        type=int,
+        metavar="F",
+        help="output scale to localize on: 1 (camera pixels), 2, 4, ... (default: the one the checkpoint "
+        "names as its best)",
+    )
+    p.add_argument(
         "--refine",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -97,6 +104,8 @@ def validate_args(args: argparse.Namespace) -> None:
     check.number("--pixel-size", args.pixel_size, gt=0.0)
     check.number("--max-sigma-nm", args.max_sigma_nm, gt=0.0)
     check.frame_range("--frames", args.frames)
+    if args.scale is not None and args.scale < 1:
+        raise ParameterError(f"--scale must be 1, 2, 4, ... (an output scale of the model), got {args.scale}")
     if args.batch_size is not None and args.batch_size < 1:
         raise ParameterError(f"--batch-size must be >= 1, got {args.batch_size}")
     out = Path(args.out)
@@ -127,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         pixel_size_nm=args.pixel_size,
         max_sigma_nm=args.max_sigma_nm,
         refine=args.refine,
+        scale=args.scale,
     )
     if predictor.n_frames > 1 and stack.n_frames < 2:
         raise InputFileError(

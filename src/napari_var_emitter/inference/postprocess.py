@@ -3,12 +3,18 @@
 The algorithm follows DECODE's ``SpatialIntegration`` post-processing:
 
 1. ``p = sigmoid(logit)``; pixels with ``p > candidate_threshold`` are candidates.
-2. Local maxima of the candidates in a 3x3 neighbourhood (sparse gathers). Equal maxima that touch (a
-   plateau) keep one pixel only: the one with the largest raster index.
+2. Local maxima of the candidates in a square neighbourhood of radius ``r`` pixels (3x3 at r = 1; sparse
+   gathers). Equal maxima in one neighbourhood (a plateau) keep one pixel only: the largest raster index.
 3. Pixels that are not maxima but have ``p > split_threshold`` are kept as well, so that two emitters in
    adjacent pixels both survive.
-4. Each kept pixel gets the probability summed over itself and its 4 neighbours (clipped to 1) and is a
-   localization when that sum is ``>= threshold``.
+4. Each kept pixel gets the probability summed over the disk of radius ``r`` around it (itself and its 4
+   neighbours at r = 1; clipped to 1) and is a localization when that sum is ``>= threshold``.
+
+The radius is set in nm (``radius_nm``, default 50 nm) and converted to output pixels of the scale,
+``r = max(1, round(radius_nm / pixel))``: 1 pixel at 1x and 2x (100 and 50 nm pixels, DECODE's rule), 2 at
+4x, 4 at 8x. Fine scales spread an emitter's probability over several pixels finer than the localization
+precision; a radius in nm keeps that from becoming several detections, while emitters further apart than
+the radius stay separate.
 5. Sub-pixel offsets are added to the pixel centre; photons, z, background and sigmas are read at the peak
    and de-normalised with the model config (see :mod:`napari_var_emitter.models.layout`).
 """
@@ -48,41 +54,57 @@ def empty_table(sigma: bool = False) -> pd.DataFrame:
 
 
 _NAN_MESSAGE = "model outputs contain NaN or infinite values (bad input frames or a broken model)"
-_DI = torch.tensor([-1, -1, -1, 0, 0, 0, 1, 1, 1])
-_DJ = torch.tensor([-1, 0, 1, -1, 0, 1, -1, 0, 1])
-_PLUS = torch.tensor([False, True, False, True, True, True, False, True, False])
+#: default neighbourhood radius of peak finding and probability integration (nm)
+DEFAULT_RADIUS_NM = 50.0
 
 
-def _neighbours(values: torch.Tensor, b, i, j) -> torch.Tensor:
-    """(N, 9) values of the 3x3 neighbourhoods of pixels (b, i, j) of ``values`` (B, h, w); 0 outside."""
+def radius_px(radius_nm: float, pixel_nm: float) -> int:
+    """Neighbourhood radius in output pixels of ``pixel_nm``: at least 1."""
+    return max(1, int(round(radius_nm / pixel_nm)))
+
+
+def _offsets(r: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row and column offsets of the (2r+1)^2 square, and the mask of its disk of radius r."""
+    d = torch.arange(-r, r + 1, device=device)
+    di, dj = torch.meshgrid(d, d, indexing="ij")
+    di, dj = di.flatten(), dj.flatten()
+    return di, dj, di**2 + dj**2 <= r * r
+
+
+def _neighbours(values: torch.Tensor, b, i, j, r: int = 1) -> torch.Tensor:
+    """(N, (2r+1)^2) values of the square neighbourhoods of pixels (b, i, j) of ``values`` (B, h, w); 0
+    outside the map."""
     h, w = values.shape[-2:]
-    ii = i[:, None] + _DI.to(i.device)
-    jj = j[:, None] + _DJ.to(j.device)
+    di, dj, _ = _offsets(r, i.device)
+    ii = i[:, None] + di
+    jj = j[:, None] + dj
     inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
     v = values[b[:, None], ii.clamp(0, h - 1), jj.clamp(0, w - 1)]
     return torch.where(inside, v, torch.zeros((), dtype=v.dtype, device=v.device))
 
 
 def integrated_probability(
-    p: torch.Tensor, candidate_threshold: float = 0.1, split_threshold: float = 0.6
+    p: torch.Tensor, candidate_threshold: float = 0.1, split_threshold: float = 0.6, radius: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """DECODE spatial integration of ``p`` (B, h, w): ``(b, i, j, summed p)`` of the kept pixels.
+    """DECODE spatial integration of ``p`` (B, h, w) with a neighbourhood of ``radius`` pixels:
+    ``(b, i, j, summed p)`` of the kept pixels.
 
     Work is proportional to the number of candidate pixels (sparse gathers), not to the map size.
     """
     b, i, j = torch.nonzero(p > candidate_threshold, as_tuple=True)
     cand = torch.where(p > candidate_threshold, p, torch.zeros((), dtype=p.dtype, device=p.device))
     own = cand[b, i, j]
-    is_max = own >= _neighbours(cand, b, i, j).max(dim=1).values
+    is_max = own >= _neighbours(cand, b, i, j, radius).max(dim=1).values
     # plateau: touching maxima are equal by construction; keep the one with the largest raster index
     h, w = p.shape[-2:]
     max_id = torch.full(p.shape, -1, dtype=torch.int64, device=p.device)
     lin = i * w + j
     max_id[b[is_max], i[is_max], j[is_max]] = lin[is_max]
-    is_max &= _neighbours(max_id, b, i, j).max(dim=1).values <= lin
+    is_max &= _neighbours(max_id, b, i, j, radius).max(dim=1).values <= lin
     keep = is_max | (own > split_threshold)
     b, i, j = b[keep], i[keep], j[keep]
-    summed = _neighbours(p, b, i, j)[:, _PLUS.to(p.device)].sum(dim=1).clamp(max=1.0)
+    disk = _offsets(radius, p.device)[2]
+    summed = _neighbours(p, b, i, j, radius)[:, disk].sum(dim=1).clamp(max=1.0)
     return b, i, j, summed
 
 
@@ -100,6 +122,7 @@ def localize(
     split_threshold: float = 0.6,
     max_sigma_nm: float | None = None,
     logits: bool = True,
+    radius_nm: float = DEFAULT_RADIUS_NM,
 ) -> pd.DataFrame:
     """Localizations from one scale's outputs ``(B, C, h, w)`` in the DECODE channel layout.
 
@@ -108,7 +131,8 @@ def localize(
     ``model_config`` supplies ``photon_scale``, ``bg_scale`` and ``z_scale_nm`` (object or dict; defaults 1).
     Frame numbers are ``frames[b]`` if given, else ``frame_offset + b``. ``max_sigma_nm`` drops localizations
     whose predicted lateral uncertainty (max of sigma_x, sigma_y) exceeds it (10-channel outputs only).
-    ``logits=False`` means channel 0 already holds probabilities.
+    ``logits=False`` means channel 0 already holds probabilities. ``radius_nm`` is the neighbourhood of
+    peak finding and probability integration (see the module docstring).
     """
     x = torch.as_tensor(outputs)
     if x.ndim != 4:
@@ -118,8 +142,11 @@ def localize(
         raise ParameterError(f"outputs must have 6 or 10 channels (DECODE layout), got {n_ch}")
     if not 0.0 < threshold <= 1.0:
         raise ParameterError(f"threshold must be in (0, 1], got {threshold}")
-    if factor < 1 or pixel_size_nm <= 0:
-        raise ParameterError(f"factor and pixel_size_nm must be positive, got {factor}, {pixel_size_nm}")
+    if factor < 1 or pixel_size_nm <= 0 or not radius_nm > 0:
+        raise ParameterError(
+            "factor, pixel_size_nm and radius_nm must be positive, "
+            f"got {factor}, {pixel_size_nm}, {radius_nm}"
+        )
     x = x.float()
     if not torch.isfinite(x).all():
         raise ParameterError(
@@ -127,7 +154,8 @@ def localize(
         )
     sigma = n_ch == layout.N_CHANNELS_SIGMA
     p = torch.sigmoid(x[:, layout.P]) if logits else x[:, layout.P]
-    b, i, j, p_int = integrated_probability(p, candidate_threshold, split_threshold)
+    radius = radius_px(radius_nm, pixel_size_nm / factor)
+    b, i, j, p_int = integrated_probability(p, candidate_threshold, split_threshold, radius)
     sel = p_int >= threshold
     if not bool(sel.any()):
         return empty_table(sigma)

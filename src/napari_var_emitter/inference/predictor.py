@@ -98,11 +98,11 @@ class Predictor:
     ``model``: ``None`` (the bundled default checkpoint), a checkpoint path, a ``LoadedModel``, or an
     ``EmitterModel`` (then camera and pixel size default to an ideal camera and 100 nm). ``camera``
     (``CameraConfig`` or dict) overrides the checkpoint's camera; ``pixel_size_nm`` overrides the stack's and
-    the checkpoint's. ``scale`` is the output factor localized (default: camera resolution, 1x; see
-    docs/benchmarks.md for what localizing on the finer scales gives). ``max_sigma_nm`` drops localizations
-    with a larger predicted lateral uncertainty. ``refine`` fits a Gaussian PSF to the camera pixels around
-    each detection (:mod:`.refine`), seeded by the network; ``None`` (default) refines when the checkpoint
-    was trained for a 2-D Gaussian PSF.
+    the checkpoint's. ``scale`` is the output factor localized (default: the scale the checkpoint names as its
+    best, else camera resolution; see docs/benchmarks.md for what each scale gives). ``max_sigma_nm`` drops
+    localizations with a larger predicted lateral uncertainty. ``refine`` fits a Gaussian PSF to the camera
+    pixels around each detection (:mod:`.refine`), seeded by the network; ``None`` (default) refines when the
+    checkpoint was trained for a 2-D Gaussian PSF.
     """
 
     def __init__(
@@ -149,7 +149,8 @@ class Predictor:
         self.pixel_size_nm = pixel_size_nm
         self.batch_size = check_batch_size(batch_size)
         self.scales = tuple(int(s) for s in getattr(self.model, "scales", (1,)))
-        self.scale = min(self.scales) if scale is None else int(scale)
+        default_scale = getattr(self.model, "localize_scale", min(self.scales))
+        self.scale = int(default_scale) if scale is None else int(scale)
         if self.scale not in self.scales:
             raise ParameterError(f"scale {scale} is not produced by this model (it has {list(self.scales)})")
         self.max_sigma_nm = max_sigma_nm

@@ -18,7 +18,10 @@ class LossConfig(BaseModel):
     adds a per-frame occupancy BCE (positive pixels weighted by ``occupancy_pos_weight``) to every scale: the
     GMM loss alone has a plateau where p is uniform and only matches the count, which a model may take
     hundreds of steps to leave (or never, on a short CPU budget); the BCE concentrates p on emitter pixels.
-    ``offset_weight`` adds the squared x/y offset error at each emitter's own pixel (per frame), so that the
+    ``fine_occupancy_weight`` replaces ``occupancy_weight`` on the scales after 1x (None: the same): there the
+    pixels are finer than the localization precision, and a BCE against one-hot occupancy, with positives
+    up-weighted, inflates p over every child an emitter may be in (the mixture and count terms alone give
+    calibrated probabilities). ``offset_weight`` adds the squared x/y offset error at each emitter's own pixel (per frame), so that the
     mixture cannot be explained by a neighbouring pixel's component with offsets shifted by a whole pixel.
     """
 
@@ -39,6 +42,7 @@ class LossConfig(BaseModel):
     gmm_window_px: float = Field(1.5, gt=0)
     occupancy_weight: float = Field(1.0, ge=0)
     occupancy_pos_weight: float = Field(4.0, gt=0)
+    fine_occupancy_weight: float | None = Field(None, ge=0)
     offset_weight: float = Field(0.0, ge=0)
     sigma_min: float = Field(0.01, gt=0)
     sigma_max: float = Field(10.0, gt=0)

@@ -66,14 +66,10 @@ class MultiScaleLoss(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, mc = self.config, self.model_config
         full_targets = targets.to(outputs[0].device)
-        fine_targets = full_targets
-        if aux and aux.get("fine_crop") is not None:  # the model trained its fine heads on a window
-            y0, x0, c = aux["fine_crop"]
-            fine_targets = full_targets.crop(y0, x0, c, c)
         total = outputs[0].new_zeros(())
         comps: dict[str, torch.Tensor | float] = {}
         for k, out in enumerate(outputs):
-            targets = full_targets if k == 0 else fine_targets
+            targets = full_targets
             f = out.shape[-1] / targets.frame_hw[1]
             name = _label(f)
             wk = scale_weight(k, len(outputs), progress, cfg)
@@ -86,11 +82,14 @@ class MultiScaleLoss(nn.Module):
                     + cfg.mixture_weight * t["mixture"]
                     + cfg.bg_weight * t["bg"]
                 )
-                if cfg.occupancy_weight > 0 or cfg.offset_weight > 0:
+                occ_w = cfg.occupancy_weight
+                if k > 0 and cfg.fine_occupancy_weight is not None:
+                    occ_w = cfg.fine_occupancy_weight
+                if occ_w > 0 or cfg.offset_weight > 0:
                     tmap = rasterize(targets, f, out.shape[-2:], mc)
-                if cfg.occupancy_weight > 0:
+                if occ_w > 0:
                     t["occupancy"] = occupancy_bce(out, tmap, cfg)
-                    term = term + cfg.occupancy_weight * t["occupancy"]
+                    term = term + occ_w * t["occupancy"]
                 if cfg.offset_weight > 0:
                     t["offset"] = offset_anchor(out, tmap)
                     term = term + cfg.offset_weight * t["offset"]

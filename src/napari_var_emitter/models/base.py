@@ -30,6 +30,13 @@ class EmitterModel(nn.Module):
         self.tile_size: int | None = None
         self.margin: int = 0
 
+    @property
+    def localize_scale(self) -> int:
+        """The output scale localizations are read from by default: the one the checkpoint names
+        (``config.localize_scale``), else camera resolution."""
+        named = getattr(self.config, "localize_scale", None)
+        return int(named) if named is not None else min(self.scales)
+
     def prepare_input(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """Normalise photons and zero-pad (in normalised units) at the bottom/right to ``pad_multiple``."""
         if x.ndim != 4 or x.shape[1] != self.n_frames:

@@ -54,8 +54,12 @@ class VARConfig(_CommonConfig):
     ``token_strides`` are the coarse token maps as strides relative to the camera frame (coarse to fine,
     each dividing the previous); ``scales`` are the output upsampling factors (starting at 1, each a multiple
     of the previous). ``enc_channels`` has one width per encoder level (strides 1, 2, 4, ..., the coarsest
-    token stride). ``fine_channels`` has one width per output scale after 1x. ``detach_fine`` stops the
-    fine-scale losses from back-propagating into the 1x hidden state (they train their own heads only).
+    token stride). ``fine_channels`` has one width per output scale after 1x (the convolutions of that
+    rung's patch head). The rungs after 1x run only at 1x candidate pixels (probability above
+    ``refine_threshold``; in training also the pixels that hold a true emitter). ``detach_fine`` stops
+    the fine-scale losses from back-propagating into the 1x hidden state (they train their own heads only).
+    ``localize_scale`` is the output scale localizations are read from by default (the predictor, the
+    widget); ``None`` lets training pick the scale with the best validation Jaccard index.
     """
 
     kind: Literal["var"] = "var"
@@ -67,13 +71,12 @@ class VARConfig(_CommonConfig):
     n_heads: int = Field(2, ge=1)
     mlp_ratio: float = Field(2.0, gt=0)
     head_channels: int = Field(16, ge=4)
-    fine_channels: tuple[int, ...] = (8, 8, 4)
+    fine_channels: tuple[int, ...] = (32, 32, 32)
     vq: bool = False
     vq_codebook_size: int = Field(256, ge=2)
     vq_beta: float = Field(0.25, ge=0)
-    sparse_refine: bool = True
-    train_fine_crop: int | None = Field(16, ge=4)
     detach_fine: bool = True
+    localize_scale: int | None = None
     refine_threshold: float = Field(0.05, gt=0, lt=1)
     tile_size: int | None = Field(64, ge=8)
     margin: int = Field(8, ge=0)
@@ -87,8 +90,7 @@ class VARConfig(_CommonConfig):
             "depth": 4,
             "n_heads": 4,
             "head_channels": 48,
-            "fine_channels": (32, 16, 16),
-            "sparse_refine": False,
+            "fine_channels": (64, 64, 64),
             "tile_size": 40,
         },
     }
@@ -107,6 +109,8 @@ class VARConfig(_CommonConfig):
             raise ValueError(
                 f"enc_channels needs {n_levels} widths (strides 1..{t[0]}), got {self.enc_channels}"
             )
+        if self.localize_scale is not None and self.localize_scale not in s:
+            raise ValueError(f"localize_scale {self.localize_scale} is not one of the scales {s}")
         if len(self.fine_channels) != len(s) - 1:
             raise ValueError(f"fine_channels needs {len(s) - 1} widths (one per scale after 1x)")
         if self.embed_dim % self.n_heads or (self.embed_dim // self.n_heads) % 4:

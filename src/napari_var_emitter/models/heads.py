@@ -9,9 +9,11 @@ from . import layout as L
 
 SIGMA_EPS = 1e-3
 N_PREV = 5
+"""Channels of an upsampled decoded prediction handed to the next scale: prob, child prob, dx, dy, photons."""
+N_STATE = 4
+"""Channels of a decoded prediction (:func:`prediction_state`): prob, dx, dy, photons."""
 PRIOR = 0.01
 """Prior occupancy per camera pixel used to initialise the p logits (about 1 emitter per um^2 at 100 nm)."""
-"""Channels of a decoded prediction handed to the next scale: prob, child prob, dx, dy, photons."""
 
 
 def repeat_up(x: torch.Tensor, r: int) -> torch.Tensor:

@@ -10,12 +10,14 @@ finer rung:
   position + learned scale embedding; a linear head gives the rung's map in the DECODE layout;
 - 1x: a conv head on stride-1 encoder features, upsampled stride-2 features, the last token rung's features
   and its decoded prediction;
-- 2x/4x/8x: small conv heads on the upsampled previous prediction and hidden state. At inference they run
-  densely or (``sparse_refine``) only in windows around 1x candidates (p > ``refine_threshold``), gathered
-  into a batch of patches (valid convs, exact) and scattered back; elsewhere p is -30 (probability ~ 0).
+- 2x/4x/8x: patch heads (:class:`PatchHead`) that run only at 1x candidate pixels (p > ``refine_threshold``;
+  in training also the true emitters' pixels): each sees the 5x5 camera-pixel patch of the input frames minus
+  the predicted background, the 1x hidden features and the previous rung's decoded prediction (pixel
+  unshuffled), and writes the f x f children of its pixel; elsewhere p is -30 (probability ~ 0).
 
-Training: teacher forcing from rasterised ground truth of the coarser rung, per sample with probability
-``teacher_prob`` (scheduled sampling); inference feeds the model's own predictions.
+Training: the token rungs and 1x are teacher-forced from the rasterised ground truth of the coarser rung, per
+sample with probability ``teacher_prob`` (scheduled sampling); the rungs after 1x always read the model's own
+prediction. Inference feeds the model's own predictions everywhere.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from . import layout as L
 from .base import EmitterModel, count_macs, n_params
 from .config import VARConfig
 from .encoder import ConvEncoder, conv3
-from .heads import N_PREV, PRIOR, activate, init_p_bias, prediction_state, repeat_up, upsample_state
+from .heads import N_PREV, N_STATE, PRIOR, activate, init_p_bias, prediction_state, repeat_up, upsample_state
 from .posenc import sincos_2d
 from .quantizer import VectorQuantizer
 from .targets import EmitterTargets, rasterize
@@ -42,23 +44,34 @@ EMPTY_LOGIT = -30.0
 _up = repeat_up
 
 
-class FineHead(nn.Module):
-    """One next-scale conv head: (upsampled decoded prediction, upsampled hidden) -> 3x3 conv -> 1x1 out."""
+class PatchHead(nn.Module):
+    """One next-scale rung, run per camera pixel it is asked about (a 1x candidate).
 
-    def __init__(self, c_prev: int, c: int, n_out: int):
+    Input: the ``(2 * RADIUS + 1)``-pixel square patch around the pixel of [background-subtracted input
+    frames, 1x hidden features, the previous rung's decoded prediction folded into camera pixels (pixel
+    unshuffle)]. Two valid 3x3 convs reduce it to one feature vector, a 1x1 conv gives the ``f x f`` children
+    of the centre pixel (pixel shuffle) in the DECODE layout. The head sees the camera pixels themselves,
+    so two emitters in one camera pixel are visible to it; its receptive field is 5x5 camera pixels plus
+    the 1x features' own context.
+    """
+
+    RADIUS = 2
+
+    def __init__(self, c_in: int, c: int, factor: int, n_out: int, prior: float):
         super().__init__()
-        self.conv = nn.Conv2d(N_PREV + c_prev, c, 3)
-        self.out = nn.Conv2d(c, n_out, 1)
+        self.factor = factor
+        self.conv1 = nn.Conv2d(c_in, c, 3)
+        self.conv2 = nn.Conv2d(c, c, 3)
+        self.out = nn.Conv2d(c, n_out * factor * factor, 1)
+        with torch.no_grad():  # channel L.P of every child starts at the prior
+            self.out.bias[L.P * factor * factor : (L.P + 1) * factor * factor] = float(
+                torch.logit(torch.tensor(min(max(prior, 1e-6), 0.5)))
+            )
 
-    def forward(self, state, hidden, r: int, valid: torch.Tensor | None = None):
-        """Dense when ``valid`` is None (zero padding); else patches: masked input, valid conv (size - 2)."""
-        inp = torch.cat([upsample_state(state, r), _up(hidden, r)], 1)
-        if valid is None:
-            inp = F.pad(inp, (1, 1, 1, 1))
-        else:
-            inp = inp * _up(valid, r)
-        hid = F.relu(self.conv(inp))
-        return activate(self.out(hid)), hid
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """(K, c_in, 5, 5) patches -> (K, n_out, f, f) activated children of each patch's centre pixel."""
+        h = F.relu(self.conv2(F.relu(self.conv1(patches))))
+        return activate(F.pixel_shuffle(self.out(h), self.factor))
 
 
 class VARPredictor(EmitterModel):
@@ -70,7 +83,6 @@ class VARPredictor(EmitterModel):
         self.pad_multiple = c.token_strides[0]
         self.tile_size = c.tile_size
         self.margin = c.margin
-        self.sparse_refine = c.sparse_refine
         self.refine_threshold = c.refine_threshold
         d, nc = c.embed_dim, self.n_channels
         self.encoder = ConvEncoder(c.n_frames, c.enc_channels)
@@ -103,17 +115,13 @@ class VARPredictor(EmitterModel):
             else nn.Identity()
         )
         self.out1 = nn.Conv2d(hc, nc, 1)
-        widths = (hc, *c.fine_channels)
-        self.fine = nn.ModuleList(FineHead(a, b, nc) for a, b in zip(widths, widths[1:], strict=False))
+        self.fine = nn.ModuleList()
+        for k, (f, width) in enumerate(zip(self.scales[1:], c.fine_channels, strict=True)):
+            f_prev = self.scales[k]
+            c_in = c.n_frames + hc + N_STATE * f_prev * f_prev
+            self.fine.append(PatchHead(c_in, width, f, nc, prior=0.25 / f**2))
         init_p_bias(self.out1, PRIOR)
         init_p_bias(self.tok_head, PRIOR * self.token_strides[0] ** 2 / 4)
-        for head, f in zip(self.fine, self.scales[1:], strict=True):
-            init_p_bias(head.out, PRIOR / f**2)
-        # context (in pixels of each scale) the sparse windows need so that valid convs reproduce dense ones
-        m = [0] * len(self.scales)
-        for k in range(len(self.scales) - 2, -1, -1):
-            m[k] = math.ceil((m[k + 1] + 1) / (self.scales[k + 1] // self.scales[k]))
-        self._ctx = m
 
     # ------------------------------------------------------------------ helpers
     def _teacher_mask(self, b: int, teacher, teacher_prob: float, device) -> torch.Tensor | None:
@@ -169,8 +177,7 @@ class VARPredictor(EmitterModel):
         if teacher is not None:
             teacher = teacher.to(xn.device)
         n_tok = len(self.token_strides)
-        n_rungs = n_tok + len(self.scales)
-        uses = [self._teacher_mask(b, teacher, teacher_prob, xn.device) for _ in range(n_rungs - 1)]
+        uses = [self._teacher_mask(b, teacher, teacher_prob, xn.device) for _ in range(n_tok)]
         hws = [(hp // s, wp // s) for s in self.token_strides]
         sizes = [a * c for a, c in hws]
         teach = [
@@ -205,117 +212,89 @@ class VARPredictor(EmitterModel):
         hidden1 = self.head1(y)
         outs = [activate(self.out1(hidden1))]
 
-        # next-scale heads
-        crop = None
+        # next-scale rungs, on the 1x candidates only (training adds the true emitters' pixels)
+        outputs = [outs[0][..., :h, :w]]
         if n_out > 1:
-            if self.sparse_refine and not self.training and teacher is None:
-                outs += self._refine_sparse(outs[0], hidden1, (h, w), n_out - 1)
-            else:
-                hid0 = hidden1.detach() if self.config.detach_fine else hidden1
-                prev, hid, fine_teacher = outs[0], hid0, teacher
-                crop = self._fine_crop_window(h, w)
-                if crop is not None:  # training: fine heads on a random window (they are local convs)
-                    y0, x0, c = crop
-                    prev, hid = prev[..., y0 : y0 + c, x0 : x0 + c], hid[..., y0 : y0 + c, x0 : x0 + c]
-                    fine_teacher = teacher.crop(y0, x0, c, c) if teacher is not None else None
-                fh, fw = prev.shape[-2:]
-                for k, head in enumerate(self.fine[: n_out - 1]):
-                    f = self.scales[k]
-                    t_state = None
-                    if uses[n_tok + k] is not None:
-                        t_state = self._teacher_state(fine_teacher, f, (fh * f, fw * f))
-                    st = self._mix(prediction_state(prev), t_state, uses[n_tok + k])
-                    prev, hid = head(st, hid, self.scales[k + 1] // f)
-                    outs.append(prev)
-
-        if crop is None:
-            outputs = [o[..., : h * f, : w * f] for o, f in zip(outs, self.scales[:n_out], strict=True)]
-        else:
-            outputs = [outs[0][..., :h, :w], *outs[1:]]
+            cand = torch.sigmoid(outs[0][:, L.P].detach()) > self.refine_threshold
+            if teacher is not None and self.training:
+                cand |= rasterize(teacher, 1, (hp, wp), self.config)[:, L.P] > 0
+            cand[:, h:] = False
+            cand[:, :, w:] = False
+            hid = hidden1.detach() if self.config.detach_fine else hidden1
+            fine = self._fine_ladder(xn, outs[0], hid, cand, n_out - 1)
+            outputs += [o[..., : h * f, : w * f] for o, f in zip(fine, self.scales[1:], strict=False)]
         if not return_aux:
             return outputs
         aux = {"coarse": coarse, "token_strides": self.token_strides}
-        if crop is not None:
-            aux["fine_crop"] = crop
         if vq_stats:
             for key in ("commit", "perplexity", "usage"):
                 aux[f"vq_{key}"] = torch.stack([st[key] for st in vq_stats]).mean()
         return outputs, aux
 
-    def _fine_crop_window(self, h: int, w: int) -> tuple[int, int, int] | None:
-        """(y0, x0, size) of the random window the fine heads are trained on, or None (dense)."""
-        c = self.config.train_fine_crop
-        if not self.training or c is None or c >= min(h, w):
-            return None
-        y0 = int(torch.randint(0, h - c + 1, ()))
-        x0 = int(torch.randint(0, w - c + 1, ()))
-        return y0, x0, int(c)
-
-    # ------------------------------------------------------------------ sparse refinement
-    def _refine_sparse(
-        self, out1: torch.Tensor, hidden1: torch.Tensor, hw, n_heads: int
+    # ------------------------------------------------------------------ next-scale rungs
+    def _fine_ladder(
+        self, xn: torch.Tensor, out1: torch.Tensor, hidden1: torch.Tensor, cand: torch.Tensor, n_heads: int
     ) -> list[torch.Tensor]:
-        """Fine scales computed only in windows around 1x candidates; exact where computed."""
-        b, nc, hp, wp = out1.shape
-        h, w = hw
-        cand = torch.sigmoid(out1[:, L.P, :h, :w]) > self.refine_threshold
+        """Dense maps of the next ``n_heads`` scales, computed at the candidate pixels ``cand`` (B, Hp, Wp)
+        only; elsewhere p is EMPTY_LOGIT (probability ~ 0), offsets are 0 and the rest holds the 1x values.
+
+        Each rung sees the input frames minus the predicted background (normalised like the input), the 1x
+        hidden features and the previous rung's decoded prediction, all on the camera-pixel grid."""
+        out1 = out1.detach()
         bi, ri, ci = cand.nonzero(as_tuple=True)
-        m = self._ctx[0]
-        size = 2 * m + 1
-        state = F.pad(torch.cat([prediction_state(out1), hidden1], 1), (m, m, m, m))
-        valid = F.pad(torch.ones(1, 1, hp, wp, device=out1.device), (m, m, m, m))[0, 0]
-        offs = torch.arange(size, device=out1.device)
+        c = self.config
+        bg = out1[:, L.BG : L.BG + 1] * (c.bg_scale / c.input_scale)
+        image = xn + c.input_offset / c.input_scale - bg
+        base = torch.cat([image, hidden1], 1)
+        state, f_prev, results = prediction_state(out1), 1, []
+        r = PatchHead.RADIUS
+        offs = torch.arange(2 * r + 1, device=xn.device)
         rr = (ri[:, None] + offs)[:, :, None]
         cc = (ci[:, None] + offs)[:, None, :]
-        patch = state[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2)  # (K, C, size, size)
-        st, hid = patch[:, :4], patch[:, 4:]
-        vmask = valid[rr, cc][:, None]
-        results = []
         for k, head in enumerate(self.fine[:n_heads]):
-            r = self.scales[k + 1] // self.scales[k]
-            out, hid = head(st, hid, r, valid=vmask)
-            crop = self._ctx[k] * r - 1 - self._ctx[k + 1]
-            if crop:
-                out, hid = out[..., crop:-crop, crop:-crop], hid[..., crop:-crop, crop:-crop]
-            vmask = _up(vmask, r)[..., crop + 1 : -(crop + 1), crop + 1 : -(crop + 1)]
-            st = prediction_state(out)
-            results.append(self._scatter(out, out1, bi, ri, ci, self.scales[k + 1], self._ctx[k + 1]))
+            f = self.scales[k + 1]
+            folded = state if f_prev == 1 else F.pixel_unshuffle(state, f_prev)
+            grid = F.pad(torch.cat([base, folded], 1), (r, r, r, r))
+            patches = grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2)  # (K, C, 5, 5)
+            blocks = head(patches) if len(bi) else out1.new_zeros(0, out1.shape[1], f, f)
+            dense = self._scatter(blocks, out1, bi, ri, ci, f)
+            results.append(dense)
+            state, f_prev = prediction_state(dense), f
         return results
 
     @staticmethod
-    def _scatter(patch_out, out1, bi, ri, ci, f: int, m: int) -> torch.Tensor:
+    def _scatter(blocks, out1, bi, ri, ci, f: int) -> torch.Tensor:
         """Dense (B, C, Hp*f, Wp*f) map: 1x values upsampled with p = EMPTY_LOGIT and zero offsets, and the
-        central f x f block of each patch written at its candidate pixel."""
+        f x f block of each candidate written at its pixel."""
         b, nc, hp, wp = out1.shape
-        fill = out1.clone()
+        fill = out1.detach().clone()
         fill[:, L.P] = EMPTY_LOGIT
         fill[:, L.DX : L.DY + 1] = 0.0
         dense = _up(fill, f)
-        blocks = patch_out[..., m : m + f, m : m + f]  # (K, C, f, f)
-        dense.view(b, nc, hp, f, wp, f).permute(0, 2, 4, 1, 3, 5)[bi, ri, ci] = blocks
+        if len(bi):
+            view = dense.view(b, nc, hp, f, wp, f).permute(0, 2, 4, 1, 3, 5)
+            dense = view.index_put((bi, ri, ci), blocks.to(dense.dtype)).permute(0, 3, 1, 4, 2, 5)
+            dense = dense.reshape(b, nc, hp * f, wp * f)
         return dense
 
     # ------------------------------------------------------------------ accounting
     def complexity(self, h: int = 64, w: int = 64, candidate_fraction: float = 0.02) -> dict:
-        """Params and MACs per input pixel. ``macs_per_pixel`` is the inference cost with the configured
-        refinement: with sparse refinement it assumes ``candidate_fraction`` of the camera pixels are 1x
-        candidates (``macs_per_candidate`` each); ``macs_per_pixel_dense`` refines every pixel densely."""
+        """Params and MACs per input pixel. The next-scale rungs run only at 1x candidates:
+        ``macs_per_pixel`` assumes ``candidate_fraction`` of the camera pixels are candidates
+        (``macs_per_candidate`` each); ``macs_per_pixel_dense`` is the cost when every pixel is one."""
         x = torch.full((1, self.n_frames, h, w), float(self.config.input_offset))
-        saved = self.sparse_refine, self.refine_threshold
+        saved = self.refine_threshold
         try:
-            self.sparse_refine = False
-            dense = count_macs(self, x) / (h * w)
-            self.sparse_refine, self.refine_threshold = True, 1.0  # no candidates: encoder + tokens + 1x
+            self.refine_threshold = 1.0  # no candidates: encoder + tokens + 1x
             base = count_macs(self, x) / (h * w)
             self.refine_threshold = 1e-30  # every pixel a candidate
             per_cand = count_macs(self, x) / (h * w) - base
         finally:
-            self.sparse_refine, self.refine_threshold = saved
-        sparse = base + candidate_fraction * per_cand
+            self.refine_threshold = saved
         return {
             "params": n_params(self),
-            "macs_per_pixel": sparse if self.sparse_refine else dense,
-            "macs_per_pixel_dense": dense,
+            "macs_per_pixel": base + candidate_fraction * per_cand,
+            "macs_per_pixel_dense": base + per_cand,
             "macs_per_pixel_base": base,
             "macs_per_candidate": per_cand,
             "candidate_fraction": candidate_fraction,

@@ -82,6 +82,10 @@ class SimulationConfig(_Config):
     on for a fraction of a frame emits that fraction (DECODE). ``background`` is the per-frame level range in
     photons/pixel; ``bg_field_amplitude`` > 0 multiplies it by a smooth random field ``1 + A * f(y, x)``
     (``|f| <= 1``, correlation length ``bg_field_scale_px``). ``z_range_nm`` is used by astigmatic PSFs only.
+    ``partner_fraction`` of the emitters get a close partner (a second emitter on at exactly the same times,
+    at a distance drawn uniformly from ``partner_distance_nm`` in a random direction, with its own
+    brightness): the close pairs that high-density imaging produces and a localizer must separate. The
+    partners come on top of ``density``.
     """
 
     frame_size: tuple[int, int] = (64, 64)
@@ -95,6 +99,8 @@ class SimulationConfig(_Config):
     psf: PSFConfig = Field(default_factory=PSFConfig)
     z_range_nm: Range = (-500.0, 500.0)
     on_time_frames: float = Field(2.0, gt=0.0)
+    partner_fraction: float = Field(0.0, ge=0.0, le=1.0)
+    partner_distance_nm: Range = (20.0, 200.0)
     camera: CameraConfig = Field(default_factory=CameraConfig)
 
     @field_validator("frame_size")
@@ -113,6 +119,11 @@ class SimulationConfig(_Config):
     @classmethod
     def _background(cls, v: Range) -> Range:
         return _check_range(v, "background", positive=False)
+
+    @field_validator("partner_distance_nm")
+    @classmethod
+    def _partner_distance(cls, v: Range) -> Range:
+        return _check_range(v, "partner_distance_nm", positive=False)
 
     @field_validator("z_range_nm")
     @classmethod

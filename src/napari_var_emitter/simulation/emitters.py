@@ -78,13 +78,10 @@ def sample_emitters(
 
     x, y = sample_positions(n, config.frame_size, rng, mask)
     flux = sample_flux(n, config, rng)
-    psf = config.psf
-    if psf.kind == "astigmatic":
-        z = rng.uniform(*config.z_range_nm, n)
-        sx, sy = astigmatic_sigmas(z, psf)
-    else:
-        z = np.zeros(n)
-        sx = sy = rng.uniform(*psf.sigma_px, n)
+    z, sx, sy = _sample_psf(n, config, rng)
+    if config.partner_fraction > 0:
+        start, end, x, y, flux, z, sx, sy = _add_partners(config, rng, start, end, x, y, flux, z, sx, sy)
+        n = len(x)
 
     first = np.floor(start).astype(np.int64)
     last = np.minimum(np.ceil(end).astype(np.int64) - 1, n_frames - 1)
@@ -104,6 +101,39 @@ def sample_emitters(
         photons=flux[idx] * on,
     )
     return rows.select(on > 0)
+
+
+def _sample_psf(
+    n: int, config: SimulationConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """z (nm) and PSF widths sigma_x, sigma_y (pixels) of ``n`` emitters."""
+    psf = config.psf
+    if psf.kind == "astigmatic":
+        z = rng.uniform(*config.z_range_nm, n)
+        sx, sy = astigmatic_sigmas(z, psf)
+        return z, sx, sy
+    sigma = rng.uniform(*psf.sigma_px, n)
+    return np.zeros(n), sigma, sigma
+
+
+def _add_partners(config: SimulationConfig, rng: np.random.Generator, start, end, x, y, flux, z, sx, sy):
+    """Append a close partner to ``partner_fraction`` of the emitters (same on-times, own brightness and
+    PSF, a uniform distance in ``partner_distance_nm`` in a random direction); partners outside the frame
+    are dropped."""
+    pick = np.flatnonzero(rng.random(len(x)) < config.partner_fraction)
+    d = rng.uniform(*config.partner_distance_nm, len(pick)) / config.pixel_size_nm
+    angle = rng.uniform(0.0, 2 * np.pi, len(pick))
+    px, py = x[pick] + d * np.cos(angle), y[pick] + d * np.sin(angle)
+    h, w = config.frame_size
+    inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    pick, px, py = pick[inside], px[inside], py[inside]
+    pz, psx, psy = _sample_psf(len(pick), config, rng)
+    pflux = sample_flux(len(pick), config, rng)
+    cat = np.concatenate
+    return (
+        cat([start, start[pick]]), cat([end, end[pick]]), cat([x, px]), cat([y, py]),
+        cat([flux, pflux]), cat([z, pz]), cat([sx, psx]), cat([sy, psy]),
+    )  # fmt: skip
 
 
 def _mask_fraction(mask: np.ndarray) -> float:

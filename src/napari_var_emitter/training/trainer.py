@@ -231,7 +231,7 @@ class Trainer:
         }
         save_checkpoint(
             path,
-            model_config=self.cfg.model,
+            model_config=self._model_config_to_save(),
             state_dict=self.raw_model.state_dict(),
             camera=camera,
             pixel_size_nm=self.pixel_size_nm,
@@ -241,6 +241,20 @@ class Trainer:
         )
         self.callbacks("on_checkpoint", s, path)
         return path
+
+    def _model_config_to_save(self):
+        """The model config, with ``localize_scale`` picked from the last validation when it is None: the
+        output scale with the best Jaccard index (a finer scale must beat the coarser ones by 0.005)."""
+        mc = self.cfg.model
+        if getattr(mc, "localize_scale", "unset") is not None:
+            return mc
+        metrics = self.state.metrics or {}
+        best, best_ji = 1, -1.0
+        for f in self.raw_model.scales:
+            ji = metrics.get(f"jaccard_s{f}")
+            if ji is not None and math.isfinite(ji) and ji > best_ji + 0.005:
+                best, best_ji = int(f), float(ji)
+        return mc.model_copy(update={"localize_scale": best})
 
     def resume(self, path: str | os.PathLike) -> None:
         ckpt = load_checkpoint(path)
@@ -361,14 +375,11 @@ class Trainer:
         model = self.raw_model
         was_training = model.training
         model.eval()
-        # score every scale densely: sparse refinement leaves fine maps empty away from 1x candidates, which
-        # would make the validation loss meaningless (the detection metrics are the same either way)
-        sparse = getattr(model, "sparse_refine", None)
-        if sparse is not None:
-            model.sparse_refine = False
-        preds, truths, loss_sum, n = [], [], 0.0, 0
+        scales = [int(f) for f in getattr(model, "scales", (1,))]
         k = self.cfg.validation.scale_index
-        factor = int(model.scales[k])
+        main = scales[k]
+        preds: dict[int, list] = {f: [] for f in scales}
+        truths, loss_sum, n = [], 0.0, 0
         try:
             for vb in self.val_batches:
                 vb = vb.to(self.device)
@@ -378,28 +389,32 @@ class Trainer:
                 outputs = [o.float() for o in outputs]
                 total, _ = self.loss_fn(outputs, targets, 1.0, aux)
                 loss_sum += float(total) * len(vb.x)
-                try:
-                    preds.append(
-                        localize(
-                            outputs[k],
-                            factor=factor,
-                            threshold=self.cfg.validation.threshold,
-                            pixel_size_nm=self.pixel_size_nm,
-                            model_config=self.cfg.model,
-                            frame_offset=n,
+                for f, out in zip(scales, outputs, strict=True):
+                    try:
+                        preds[f].append(
+                            localize(
+                                out,
+                                factor=f,
+                                threshold=self.cfg.validation.threshold,
+                                pixel_size_nm=self.pixel_size_nm,
+                                model_config=self.cfg.model,
+                                frame_offset=n,
+                            )
                         )
-                    )
-                except ParameterError as exc:  # non-finite outputs: count as no detections
-                    log.warning("validation: %s", exc)
+                    except ParameterError as exc:  # non-finite outputs: count as no detections
+                        log.warning("validation: %s", exc)
                 truths.append(vb.truth_table(self.pixel_size_nm, n))
                 n += len(vb.x)
         finally:
             model.train(was_training)
-            if sparse is not None:
-                model.sparse_refine = sparse
-        pred = pd.concat(preds, ignore_index=True) if preds else truths[0].iloc[:0]
-        metrics = evaluate(pred, pd.concat(truths, ignore_index=True), self.cfg.validation.tolerance_nm)
-        metrics = {k: float(v) for k, v in metrics.items()}
+        truth = pd.concat(truths, ignore_index=True)
+        per_scale = {}
+        for f in scales:
+            pred = pd.concat(preds[f], ignore_index=True) if preds[f] else truths[0].iloc[:0]
+            per_scale[f] = evaluate(pred, truth, self.cfg.validation.tolerance_nm)
+        metrics = {k: float(v) for k, v in per_scale[main].items()}
+        if len(scales) > 1:
+            metrics.update({f"jaccard_s{f}": float(per_scale[f]["jaccard"]) for f in scales})
         metrics["val_loss"] = loss_sum / max(n, 1)
         return metrics
 

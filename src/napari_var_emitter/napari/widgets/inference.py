@@ -159,7 +159,7 @@ class InferenceWidget(Container):
         info = self._info(self.checkpoint_path())
         if info is None:
             return
-        self._set_scales(info["scales"])
+        self._set_scales(info["scales"], info.get("localize_scale"))
         self.refine.enabled = info["refine"] is not None
         self.refine.value = bool(info["refine"])
         self.refine.tooltip = (
@@ -179,10 +179,11 @@ class InferenceWidget(Container):
         except Exception:  # reported when the user runs it
             return None
 
-    def _set_scales(self, scales: tuple[int, ...]) -> None:
+    def _set_scales(self, scales: tuple[int, ...], localize: int | None = None) -> None:
         if tuple(self.scale_boxes) == tuple(scales):
             return
-        checked = default_scale_choice(scales, {f for f, box in self.scale_boxes.items() if box.value})
+        previous = {f for f, box in self.scale_boxes.items() if box.value}
+        checked = default_scale_choice(scales, previous, localize)
         self.scales.clear()
         self.scale_boxes = {f: CheckBox(name=f"x{f}", text=f"{f}x", value=checked[f]) for f in scales}
         self.scales.extend(self.scale_boxes.values())

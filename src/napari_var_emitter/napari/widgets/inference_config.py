@@ -54,16 +54,13 @@ def map_frame_count(
     return int(min(requested, n_frames, MAP_BUDGET_BYTES // max(per_frame, 1)))
 
 
-def localization_scale(scales: tuple[int, ...]) -> int:
-    """The output scale the Predictor localizes on by default (camera resolution: the coarsest scale)."""
-    return min(scales)
-
-
-def default_scale_choice(scales: tuple[int, ...], previous: set[int] | None = None) -> dict[int, bool]:
+def default_scale_choice(
+    scales: tuple[int, ...], previous: set[int] | None = None, localize: int | None = None
+) -> dict[int, bool]:
     """Which scale boxes start checked: the user's previous choice where it still applies, else the scale
-    the checkpoint localizes on."""
+    the checkpoint localizes on (``localize``; camera resolution when not given)."""
     keep = {f for f in previous or () if f in scales}
-    chosen = keep or {localization_scale(scales)}
+    chosen = keep or {localize if localize in scales else min(scales)}
     return {f: f in chosen for f in scales}
 
 
@@ -102,8 +99,9 @@ def predictor_kwargs(
 
 
 def checkpoint_info(path: str | Path | None) -> dict[str, Any]:
-    """What the form shows from a checkpoint (None: the bundled model): its output scales, camera, pixel size,
-    and whether the Predictor refines its localizations by default (None where refinement does not exist)."""
+    """What the form shows from a checkpoint (None: the bundled model): its output scales, the scale it
+    localizes on, camera, pixel size, and whether the Predictor refines its localizations by default (None
+    where refinement does not exist)."""
     from ...checkpoints import load_model
     from ...inference import Predictor
 
@@ -111,6 +109,7 @@ def checkpoint_info(path: str | Path | None) -> dict[str, Any]:
     refine = getattr(Predictor(loaded, device="cpu"), "refine", None) if predictor_accepts("refine") else None
     return {
         "scales": tuple(int(s) for s in loaded.model.scales),
+        "localize_scale": int(getattr(loaded.model, "localize_scale", min(loaded.model.scales))),
         "camera": loaded.camera,
         "pixel_size_nm": loaded.pixel_size_nm,
         "refine": refine,
