@@ -49,10 +49,11 @@ def machine() -> dict:
     }
 
 
-def simulated_movie(n_frames: int, seed: int = 0):
+def simulated_movie(n_frames: int, seed: int = 0, density: float = 1.0, size: int = 64):
+    """A blinking movie of ``size`` x ``size`` 100 nm pixels at ``density`` emitters per um^2."""
     from napari_var_emitter.simulation import SimulationConfig, simulate
 
-    cfg = SimulationConfig(frame_size=(64, 64), pixel_size_nm=100.0, density=1.0)
+    cfg = SimulationConfig(frame_size=(size, size), pixel_size_nm=100.0, density=density)
     return simulate(cfg, n_frames, seed=seed, compute_crlb=False)
 
 
