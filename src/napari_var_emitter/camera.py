@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .camera_presets import CAMERA_PRESETS as CAMERA_PRESETS  # re-exported
 from .errors import InputFileError, ParameterError
 
 CameraType = Literal["emccd", "scmos", "ideal"]
@@ -112,18 +113,6 @@ def save_camera_profile(camera: CameraConfig | dict, path: str | os.PathLike) ->
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
-
-
-#: typical cameras, by type (``var-emitter simulate --camera TYPE`` starts from these)
-CAMERA_PRESETS: dict[str, dict[str, float | str]] = {
-    "scmos": {"type": "scmos"},
-    # an Andor iXon-like EMCCD (the SMLM challenge 2016 camera settings)
-    "emccd": {
-        "type": "emccd", "qe": 0.9, "em_gain": 100.0, "e_per_adu": 45.0, "baseline": 100.0,
-        "read_noise_e": 74.4, "spurious_charge": 0.002,
-    },
-    "ideal": {"type": "ideal", "qe": 1.0, "e_per_adu": 1.0, "baseline": 0.0, "read_noise_e": 0.0},
-}  # fmt: skip
 
 
 def format_validation_error(exc: ValidationError) -> str:
