@@ -293,15 +293,20 @@ class Predictor:
         if bad:
             raise ParameterError(f"scale(s) {bad} not produced by this model (it has {list(self.scales)})")
         px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or DEFAULT_PIXEL_SIZE_NM)
+        factors = sorted(set(scales) | {self.scale})
+        p_only = [f for f in factors if f != self.scale]
+        computed = [f for f in self.scales if f <= max(factors)]  # the forward pass stops at max(factors)
         tile = self.tile_size
         if tile:
             n_tiles = len(plan_axis(h, tile, self.margin)) * len(plan_axis(w, tile, self.margin))
-            max_windows = self.batch_size or auto_batch_size(self.model, (tile, tile), self.device)
+            max_windows = self.batch_size or auto_batch_size(
+                self.model, (tile, tile), self.device, scales=computed
+            )
             batch = self.batch_size or max(1, max_windows // n_tiles)
         else:
-            batch = max_windows = self.batch_size or auto_batch_size(self.model, (h, w), self.device)
-        factors = sorted(set(scales) | {self.scale})
-        p_only = [f for f in factors if f != self.scale]
+            batch = max_windows = self.batch_size or auto_batch_size(
+                self.model, (h, w), self.device, scales=computed
+            )
         self.warnings = []
         all_idx = np.asarray(rng, dtype=np.int64)
         half = self.n_frames // 2
