@@ -179,3 +179,14 @@ def apply_camera(
     np.rint(electrons, out=electrons)
     np.clip(electrons, 0, cam.max_adu, out=electrons)
     return electrons.astype(np.uint16)
+
+
+def pixel_variance(mu: np.ndarray, camera: CameraConfig | None) -> np.ndarray:
+    """Variance (photon units) of a pixel with expected ``mu`` incident photons (numpy or torch):
+    ``F^2 (mu + c / qe) / qe + (read_noise_e / (em_gain qe))^2`` (F^2 = 2 for an EMCCD, c = spurious charge);
+    ``camera=None``: pure shot noise (``mu``). See :mod:`napari_var_emitter.simulation.crlb`."""
+    if camera is None:
+        return mu
+    extra = camera.spurious_charge / camera.qe
+    read = (camera.read_noise_e / (camera.em_gain * camera.qe)) ** 2
+    return camera.excess_noise_factor * (mu + extra) / camera.qe + read

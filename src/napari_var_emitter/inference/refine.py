@@ -9,7 +9,7 @@ scoring (iteratively re-weighted least squares). ``others`` is the current model
 the same frame whose PSF reaches into the patch, so all fits of a frame are joint and close neighbours do not
 drag each other.
 
-The weights are the camera's pixel variance (:func:`~napari_var_emitter.simulation.crlb.pixel_variance`:
+The weights are the camera's pixel variance (:func:`~napari_var_emitter.camera.pixel_variance`:
 photo-electron shot noise, EMCCD excess noise, read noise as added variance), so for an ideal camera this is
 the Poisson MLE. The reported uncertainties are the Cramer-Rao bounds at the fitted parameters
 (``sqrt(diag(I^-1))``). A fit that fails (non-finite, moved more than ``max_shift_px`` from its seed, sigma
@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..camera import CameraConfig
-from ..simulation.crlb import pixel_variance
+from ..camera import CameraConfig, pixel_variance
 
 _SQRT2 = math.sqrt(2.0)
 N_PARAMS = 5  # x, y, photons, bg, sigma
