@@ -227,3 +227,15 @@ def test_fine_heads_train_on_a_window_and_the_loss_follows():
     model.eval()
     with torch.no_grad():
         assert [o.shape[-1] for o in model(x)] == [16 * f for f in model.scales]
+
+
+def test_block_causal_attention_equals_masked_attention():
+    import torch.nn.functional as F
+
+    from napari_var_emitter.models.transformer import block_causal_attention
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 21, 8, generator=g) for _ in range(3))
+    sizes = [1, 4, 16]
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=block_causal_mask(sizes))
+    torch.testing.assert_close(block_causal_attention(q, k, v, sizes), ref)
