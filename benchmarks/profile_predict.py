@@ -1,13 +1,14 @@
 """Where the time of ``predict`` goes: stage timers over one run, written as JSON.
 
-    python benchmarks/profile_predict.py [--frames 1000] [--density 2] [--size 64] [--threads 1] \
+    python benchmarks/profile_predict.py [--frames 1000] [--densities 0.5 2 5] [--size 64] [--threads 1] \
         [--on-disk] [--refine/--no-refine] [--batch-size N] [--json profile.json]
 
-A simulated movie (blinking emitters, 100 nm pixels) is localized by the bundled model (or
+Simulated movies (blinking emitters, 100 nm pixels; one per density) are localized by the bundled model (or
 ``--checkpoint``) from memory or, with ``--on-disk``, from an OME-TIFF written to a temporary folder.
 Stages, in seconds over the whole run (a warm-up batch is run first and not counted):
 
-- ``read``: frames from the stack (TIFF pages for an on-disk movie), ADU -> photons, 3-frame windows;
+- ``read``: frames from the stack (TIFF pages for an on-disk movie), ADU -> photons, 3-frame windows
+  (0 when a reader thread does it while the model runs: ``read_in_reader_thread_s`` holds its time);
 - ``model.encoder``, ``model.transformer``, ``model.decoder`` (1x U-Net decoder and output head),
   ``model.fine`` (2x/4x/8x heads, only when those scales are computed), ``model.other`` (token
   embeddings, position encodings, masks, reshapes inside the forward pass);
@@ -90,37 +91,68 @@ def instrument(predictor: Any, timers: Timers) -> None:
                 _hook_module(timers, f"model.{label}", s)
 
 
-def summarise(timers: Timers, total: float, n_frames: int) -> dict:
+def summarise(timers: Timers, total: float, n_frames: int, overlapped_read: bool) -> dict:
     s = dict(timers.seconds)
     model = s.pop("model", 0.0)
     parts = {k: s.pop(k, 0.0) for k in ("model.encoder", "model.transformer", "model.decoder", "model.fine")}
     s.pop("forward_chunks", 0.0)
-    tiled = s.pop("forward_tiled", 0.0)
+    read = s.pop("read", 0.0)
     stages = {
-        "read": s.pop("read", 0.0),
+        "read": 0.0 if overlapped_read else read,
         **parts,
         "model.other": model - sum(parts.values()),
-        "tiling": tiled - model,
+        "tiling": s.pop("forward_tiled", 0.0) - model,
         "postprocess": s.pop("postprocess", 0.0),
         "refine": s.pop("refine", 0.0),
+        "concat": s.pop("concat", 0.0),
     }
-    stages["concat"] = s.pop("concat", 0.0)
+    stages["loop"] = total - sum(stages.values())
     stages["write"] = s.pop("write", 0.0)
-    stages["loop"] = total - sum(stages.values()) + stages["write"]
+    wall = total + stages["write"]
     return {
-        "total_s": total + stages["write"],
+        "total_s": wall,
         "frames": n_frames,
         "frames_per_s": n_frames / total,
+        "frames_per_s_with_write": n_frames / wall,
+        "read_in_reader_thread_s": read if overlapped_read else 0.0,
         "stages_s": stages,
-        "stages_fraction": {k: v / (total + stages["write"]) for k, v in stages.items()},
+        "stages_fraction": {k: v / wall for k, v in stages.items()},
     }
+
+
+def profile_one(predictor: Any, timers: Timers, movie: Any, on_disk: bool) -> dict:
+    """Stage times of one run of ``predictor`` over ``movie`` (from memory, or from an OME-TIFF file)."""
+    import pandas as pd
+
+    from napari_var_emitter.io import write_stack, write_table
+
+    cam, px = movie.config.camera, movie.config.pixel_size_nm
+    timers.seconds.clear()
+    with tempfile.TemporaryDirectory() as tmp:
+        source: Any = movie.frames
+        if on_disk:
+            source = Path(tmp) / "movie.ome.tif"
+            write_stack(source, movie.frames, px, {"camera": cam.model_dump()})
+        timers.on = True
+        t0 = time.perf_counter()
+        tables = [b.table for b in predictor.iter_batches(source)]
+        t1 = time.perf_counter()
+        table = pd.concat(tables, ignore_index=True)
+        timers.add("concat", time.perf_counter() - t1)
+        total = time.perf_counter() - t0
+        t2 = time.perf_counter()
+        write_table(table, Path(tmp) / "locs.csv")
+        timers.add("write", time.perf_counter() - t2)
+        timers.on = False
+    n = len(movie.frames)
+    return {"localizations": len(table), **summarise(timers, total, n, getattr(predictor, "prefetch", False))}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="model checkpoint (default: the bundled model)")
     ap.add_argument("--frames", type=int, default=1000)
-    ap.add_argument("--density", type=float, default=2.0, help="emitters per um^2 (default 2)")
+    ap.add_argument("--densities", type=float, nargs="+", default=[0.5, 2.0, 5.0], help="emitters per um^2")
     ap.add_argument("--size", type=int, default=64, help="frame size in pixels (default 64)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int)
@@ -136,53 +168,27 @@ def main(argv: list[str] | None = None) -> int:
     from bench_inference import machine, simulated_movie
     from napari_var_emitter.checkpoints import load_model
     from napari_var_emitter.inference import Predictor
-    from napari_var_emitter.io import write_stack, write_table
 
-    movie = simulated_movie(args.frames, density=args.density, size=args.size)
-    cam, px = movie.config.camera, movie.config.pixel_size_nm
-    predictor = Predictor(
-        load_model(args.checkpoint, device="cpu"),
-        device="cpu",
-        batch_size=args.batch_size,
-        camera=cam,
-        pixel_size_nm=px,
-        refine=args.refine,
-    )
+    camera = simulated_movie(1).config.camera
+    kw = {"batch_size": args.batch_size, "camera": camera, "pixel_size_nm": 100.0, "refine": args.refine}
+    predictor = Predictor(load_model(args.checkpoint, device="cpu"), device="cpu", **kw)
     timers = Timers()
     instrument(predictor, timers)
-    with tempfile.TemporaryDirectory() as tmp:
-        source: Any = movie.frames
-        if args.on_disk:
-            source = Path(tmp) / "movie.ome.tif"
-            write_stack(source, movie.frames, px, {"camera": cam.model_dump()})
-        predictor.predict(movie.frames[:16])  # warm-up
-        timers.on = True
-        t0 = time.perf_counter()
-        tables = [b.table for b in predictor.iter_batches(source)]
-        t1 = time.perf_counter()
-        import pandas as pd
-
-        table = pd.concat(tables, ignore_index=True)
-        timers.add("concat", time.perf_counter() - t1)
-        total = time.perf_counter() - t0
-        t2 = time.perf_counter()
-        write_table(table, Path(tmp) / "locs.csv")
-        timers.add("write", time.perf_counter() - t2)
-    report = {
-        "machine": machine(),
-        "movie": {
+    predictor.predict(simulated_movie(16, size=args.size).frames)  # warm-up
+    report: dict = {"machine": machine(), "psf_refinement": predictor.refine, "runs": []}
+    for density in args.densities:
+        movie = simulated_movie(args.frames, seed=1, density=density, size=args.size)
+        run = profile_one(predictor, timers, movie, args.on_disk)
+        run["movie"] = {
             "frames": args.frames,
             "frame_size": [args.size, args.size],
-            "density_per_um2": args.density,
+            "density_per_um2": density,
             "on_disk": args.on_disk,
-        },
-        "psf_refinement": predictor.refine,
-        "localizations": len(table),
-        **summarise(timers, total, args.frames),
-    }
-    print(f"{report['frames_per_s']:.1f} frames/s, {len(table)} localizations")
-    for k, v in report["stages_s"].items():
-        print(f"  {k:18s} {v:8.3f} s  {100 * report['stages_fraction'][k]:5.1f} %")
+        }
+        report["runs"].append(run)
+        print(f"{density:g}/um2: {run['frames_per_s']:.1f} frames/s, {run['localizations']} localizations")
+        for k, v in run["stages_s"].items():
+            print(f"  {k:18s} {v:8.3f} s  {100 * run['stages_fraction'][k]:5.1f} %")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0
