@@ -17,7 +17,7 @@ One run reports:
 - ``startup``: wall clock of ``var-emitter --help`` and of ``predict`` on a 2-frame movie;
 - ``throughput``: the earlier single figure (64x64, 1 emitter/um^2, in memory, against Picasso);
 - ``memory``: ``predict`` in a fresh process over an on-disk TIFF of ``--short`` and of ``--long`` frames
-  (peak RSS from ``getrusage``, frames/s), and the same long movie from memory (``from_disk_over_memory``).
+  (peak RSS: ``VmHWM``, frames/s), and the same long movie from memory (``from_disk_over_memory``).
 
 ``--threads`` sets torch's threads here and ``OMP_NUM_THREADS`` of the subprocesses; Picasso runs single
 threaded. Report ratios: absolute frames/s depend on the machine and on what else runs on it.
@@ -120,6 +120,18 @@ def throughput(
     return out
 
 
+def peak_rss_kib() -> float:
+    """This process's peak resident memory (KiB): ``VmHWM`` on Linux (``ru_maxrss`` there survives
+    ``exec`` and would include the benchmark parent that forked this child), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
 def _child(path: str, checkpoint: str | None, batch_size: int | None, in_memory: bool = False) -> None:
     """Run predict over ``path`` (or its frames read into memory first) and print frames, localizations,
     peak RSS (MiB) and seconds as JSON (in a fresh process)."""
@@ -132,7 +144,7 @@ def _child(path: str, checkpoint: str | None, batch_size: int | None, in_memory:
     predictor.predict(tifffile.imread(path, key=range(8)))  # warm-up, as in the throughput figures
     t0 = time.perf_counter()
     res = predictor.predict(source)
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kib = peak_rss_kib()
     print(
         json.dumps(
             {

@@ -192,3 +192,13 @@ def test_nan_frames_in_a_movie_file_are_reported_with_its_name(tmp_path):
     p = Predictor(loaded(build_model(UNetConfig(n_frames=3, channels=(4, 8)))), device="cpu")
     with pytest.raises(InputFileError, match=r"nan\.ome\.tif.*NaN"):
         p.predict(path)
+
+
+def test_mixed_precision_is_off_on_the_cpu_by_default_and_runs_when_asked():
+    model = build_model(UNetConfig(n_frames=1, channels=(4, 8), sigma_channels=False))
+    movie = np.random.default_rng(3).poisson(20, (4, 24, 24)).astype(np.uint16)
+    assert not Predictor(loaded(model), device="cpu").amp
+    p = Predictor(loaded(model), device="cpu", amp=True)  # bfloat16 autocast on the CPU
+    res = p.predict(movie, scales=(1,))
+    assert p.amp and res.n_frames == 4 and res.maps[1].dtype == np.float32
+    assert all(res.table[c].dtype == np.float32 for c in ("x_nm", "y_nm", "photons"))

@@ -110,7 +110,9 @@ class Predictor:
     with a larger predicted lateral uncertainty. ``refine`` fits a Gaussian PSF to the camera pixels around
     each detection (:mod:`.refine`), seeded by the network; ``None`` (default) refines when the checkpoint
     was trained for a 2-D Gaussian PSF. ``prefetch`` reads and converts the next batch in a background
-    thread while the current one is computed.
+    thread while the current one is computed. ``amp``: forward passes in mixed precision
+    (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on for CUDA only.
+    Post-processing and the fit always run in float32.
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class Predictor:
         max_sigma_nm: float | None = None,
         refine: bool | None = None,
         prefetch: bool = True,
+        amp: bool | None = None,
     ) -> None:
         from ..checkpoints import LoadedModel, load_model
 
@@ -163,6 +166,7 @@ class Predictor:
             raise ParameterError(f"scale {scale} is not produced by this model (it has {list(self.scales)})")
         self.max_sigma_nm = max_sigma_nm
         self.prefetch = bool(prefetch)
+        self.amp = (self.device.type == "cuda") if amp is None else bool(amp)
         sim = (loaded.meta or {}).get("simulation") or {}
         psf = sim.get("psf") or {}
         #: refine by default for models trained on a 2-D Gaussian PSF (the fit's PSF model)
@@ -331,7 +335,7 @@ class Predictor:
         with torch.inference_mode():
             if first:
                 self._check_data(x, px)
-            with denormals_flushed():
+            with denormals_flushed(), self._autocast():
                 outs = forward_tiled(
                     self.model, x.to(self.device), factors, tile, self.margin, max_windows, p_only=p_only
                 )
@@ -376,6 +380,10 @@ class Predictor:
         seconds = time.perf_counter() - t0
         stacked = {f: np.concatenate(v) if v else np.zeros((0,), np.float32) for f, v in maps.items()}
         return PredictionResult(table, stacked, n, seconds, cancelled, list(self.warnings))
+
+    def _autocast(self) -> torch.autocast:
+        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.amp)
 
     def _sigma(self) -> bool:
         return int(getattr(self.model, "n_channels", 6)) == layout.N_CHANNELS_SIGMA
