@@ -14,6 +14,8 @@ One run reports:
   2-frame movie of that size), (b) by ``Predictor.predict`` on the frames in memory, and (c) by Picasso's
   least-squares fit (``picassosr``, numba warmed up) on the same frames; frames/s, their ratios to Picasso,
   and the Jaccard index and lateral RMSE of (b) and (c) (the accuracy check of every speed change);
+- ``gpu``: frames/s on a CUDA device with mixed precision at each frame size (in memory; skipped, and
+  marked so, without one);
 - ``startup``: wall clock of ``var-emitter --help`` and of ``predict`` on a 2-frame movie;
 - ``throughput``: the earlier single figure (64x64, 1 emitter/um^2, in memory, against Picasso);
 - ``memory``: ``predict`` in a fresh process over an on-disk TIFF of ``--short`` and of ``--long`` frames
@@ -141,7 +143,9 @@ def _child(path: str, checkpoint: str | None, batch_size: int | None, in_memory:
 
     predictor = Predictor(checkpoint, device="cpu", batch_size=batch_size)
     source = tifffile.imread(path) if in_memory else path
-    predictor.predict(tifffile.imread(path, key=range(8)))  # warm-up, as in the throughput figures
+    with tifffile.TiffFile(path) as tif:
+        n_warm = min(8, len(tif.series[0].pages))
+    predictor.predict(tifffile.imread(path, key=range(n_warm)))  # warm-up, as in the throughput figures
     t0 = time.perf_counter()
     res = predictor.predict(source)
     rss_kib = peak_rss_kib()
@@ -225,13 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"machine": machine()}
     print("machine:", json.dumps(report["machine"]))
     if not args.memory_only:
-        from speed_matrix import speed_matrix, startup
+        from speed_matrix import gpu_throughput, speed_matrix, startup
 
         report["startup"] = st = startup(args.checkpoint, args.threads)
         print(f"start-up: --help {st['help_s']:.2f} s, predict (2 frames) {st['predict_s']:.2f} s")
         report["matrix"] = speed_matrix(
             args.checkpoint, args.sizes, args.densities, args.matrix_frames, args.threads, args.refine
         )
+        report["gpu"] = gpu_throughput(args.checkpoint, args.sizes, 10 * args.matrix_frames)
         report["throughput"] = tp = throughput(args.checkpoint, args.frames, args.batch_size, args.refine)
         print(
             f"model:   {tp['model']['frames_per_s']:.1f} frames/s  JI {tp['model']['jaccard']:.3f}  "

@@ -146,3 +146,32 @@ def summary_ratio_spread(rows: list[dict], size: int, key: str = "cli_from_disk_
     """Relative spread (max/min - 1) of a ratio over the densities at one frame size."""
     vals = np.array([r["over_picasso"][key] for r in rows if r["frame_size"] == size])
     return float(vals.max() / vals.min() - 1) if len(vals) else float("nan")
+
+
+def gpu_throughput(checkpoint: str | None, sizes: list[int], frames_64: int, density: float = 2.0) -> dict:
+    """Frames/s on CUDA with mixed precision (in memory, bundled model), per frame size; skipped without a
+    CUDA device. Timed after a warm-up, with the device synchronised (the table is built on the host)."""
+    import torch
+
+    from bench_inference import simulated_movie
+    from napari_var_emitter.checkpoints import load_model
+    from napari_var_emitter.inference import Predictor
+
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA device"}
+    camera = simulated_movie(1).config.camera
+    predictor = Predictor(load_model(checkpoint, device="cuda"), device="cuda", camera=camera, amp=True)
+    out: dict = {"device": torch.cuda.get_device_name(0), "amp": True, "density_per_um2": density}
+    out["sizes"] = {}
+    for size in sizes:
+        n = max(200, int(round(frames_64 * (64 / size) ** 2)))
+        movie = simulated_movie(n, seed=size, density=density, size=size)
+        predictor.predict(movie.frames[:64])  # warm-up (kernels, allocator)
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        res = predictor.predict(movie.frames)
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        out["sizes"][str(size)] = {"frames": n, "frames_per_s": n / seconds, "localizations": len(res.table)}
+        print(f"GPU {size}x{size}: {n / seconds:.0f} frames/s (mixed precision)")
+    return out

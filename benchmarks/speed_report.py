@@ -90,6 +90,12 @@ def speed_section(out_dir: Path) -> str:
             *matrix_table(r["matrix"]),
             "",
         ]
+    gpu = r.get("gpu")
+    if gpu and "sizes" in gpu:
+        per = ", ".join(f"{k}x{k} {v['frames_per_s']:.0f} frames/s" for k, v in gpu["sizes"].items())
+        lines += [f"GPU ({gpu['device']}, mixed precision, in memory): {per}.", ""]
+    elif gpu:
+        lines += [f"GPU: not measured in this run ({gpu.get('skipped', 'no CUDA device')}).", ""]
     tp = r.get("throughput")
     if tp:
         lines.append(
