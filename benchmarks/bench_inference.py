@@ -1,13 +1,28 @@
-"""Inference speed and memory: frames/s vs Picasso on one simulated movie, and peak RSS vs stack length.
+"""Inference speed and memory: frames/s against Picasso in the same run, end to end and in memory; peak RSS.
 
-    python benchmarks/bench_inference.py [--checkpoint CKPT] [--frames 500] [--threads 2] [--json out.json]
+    python benchmarks/bench_inference.py --threads 1 --json docs/benchmarks/inference.json
+    python benchmarks/bench_inference.py --speed-only --sizes 64 --densities 2 --frames 300   # quick look
     python benchmarks/bench_inference.py --memory-only --long 10000 --short 2000
 
-Throughput: a simulated 64x64 movie at 1 emitter/um^2 (100 nm pixels) is localized by the model (default:
-the bundled checkpoint) and by Picasso's Gaussian fitting (``picassosr``, numba warmed up first) in the same
-run; frames/s of both and their ratio are printed with the machine description. Memory: ``predict`` runs in
-a fresh subprocess over an on-disk TIFF (read lazily) of ``--short`` and of ``--long`` frames; the peak RSS
-(``resource.getrusage(...).ru_maxrss``) of each is reported: it should not grow with the stack length.
+One run reports:
+
+- ``matrix``: for each frame size (``--sizes``, default 64 and 256 pixels) and density (``--densities``,
+  default 0.5, 2 and 5 emitters/um^2) a simulated blinking movie (100 nm pixels; ``--frames`` frames at
+  64x64, scaled down by the pixel count for larger frames) is written as an OME-TIFF with its camera in the
+  metadata, then localized (a) by ``var-emitter predict`` in a fresh process from the file, as a new user
+  would run it (wall clock with start-up, and net of start-up: minus the wall clock of the same command on a
+  2-frame movie of that size), (b) by ``Predictor.predict`` on the frames in memory, and (c) by Picasso's
+  least-squares fit (``picassosr``, numba warmed up) on the same frames; frames/s, their ratios to Picasso,
+  and the Jaccard index and lateral RMSE of (b) and (c) (the accuracy check of every speed change);
+- ``gpu``: frames/s on a CUDA device with mixed precision at each frame size (in memory; skipped, and
+  marked so, without one);
+- ``startup``: wall clock of ``var-emitter --help`` and of ``predict`` on a 2-frame movie;
+- ``throughput``: the earlier single figure (64x64, 1 emitter/um^2, in memory, against Picasso);
+- ``memory``: ``predict`` in a fresh process over an on-disk TIFF of ``--short`` and of ``--long`` frames
+  (peak RSS: ``VmHWM``, frames/s), and the same long movie from memory (``from_disk_over_memory``).
+
+``--threads`` sets torch's threads here and ``OMP_NUM_THREADS`` of the subprocesses; Picasso runs single
+threaded. Report ratios: absolute frames/s depend on the machine and on what else runs on it.
 """
 
 from __future__ import annotations
@@ -49,10 +64,11 @@ def machine() -> dict:
     }
 
 
-def simulated_movie(n_frames: int, seed: int = 0):
+def simulated_movie(n_frames: int, seed: int = 0, density: float = 1.0, size: int = 64):
+    """A blinking movie of ``size`` x ``size`` 100 nm pixels at ``density`` emitters per um^2."""
     from napari_var_emitter.simulation import SimulationConfig, simulate
 
-    cfg = SimulationConfig(frame_size=(64, 64), pixel_size_nm=100.0, density=1.0)
+    cfg = SimulationConfig(frame_size=(size, size), pixel_size_nm=100.0, density=density)
     return simulate(cfg, n_frames, seed=seed, compute_crlb=False)
 
 
@@ -106,13 +122,33 @@ def throughput(
     return out
 
 
-def _child(path: str, checkpoint: str | None, batch_size: int | None) -> None:
-    """Run predict over ``path`` and print the peak RSS (MiB) as JSON (in a fresh process)."""
+def peak_rss_kib() -> float:
+    """This process's peak resident memory (KiB): ``VmHWM`` on Linux (``ru_maxrss`` there survives
+    ``exec`` and would include the benchmark parent that forked this child), else ``ru_maxrss``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _child(path: str, checkpoint: str | None, batch_size: int | None, in_memory: bool = False) -> None:
+    """Run predict over ``path`` (or its frames read into memory first) and print frames, localizations,
+    peak RSS (MiB) and seconds as JSON (in a fresh process)."""
+    import tifffile
+
     from napari_var_emitter.inference import Predictor
 
+    predictor = Predictor(checkpoint, device="cpu", batch_size=batch_size)
+    source = tifffile.imread(path) if in_memory else path
+    with tifffile.TiffFile(path) as tif:
+        n_warm = min(8, len(tif.series[0].pages))
+    predictor.predict(tifffile.imread(path, key=range(n_warm)))  # warm-up, as in the throughput figures
     t0 = time.perf_counter()
-    res = Predictor(checkpoint, device="cpu", batch_size=batch_size).predict(path)
-    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    res = predictor.predict(source)
+    rss_kib = peak_rss_kib()
     print(
         json.dumps(
             {
@@ -125,7 +161,10 @@ def _child(path: str, checkpoint: str | None, batch_size: int | None) -> None:
     )
 
 
-def memory(checkpoint: str | None, lengths: list[int], batch_size: int | None) -> list[dict]:
+def memory(
+    checkpoint: str | None, lengths: list[int], batch_size: int | None, threads: int | None = None
+) -> list[dict]:
+    """Peak RSS and frames/s of ``predict`` from disk for each length; the longest also from memory."""
     from napari_var_emitter.io import write_stack
 
     results = []
@@ -138,16 +177,29 @@ def memory(checkpoint: str | None, lengths: list[int], batch_size: int | None) -
             cmd = [sys.executable, __file__, "--child", str(path)]
             cmd += ["--checkpoint", checkpoint] if checkpoint else []
             cmd += ["--batch-size", str(batch_size)] if batch_size else []
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            cmd += ["--threads", str(threads)] if threads else []
+            run = _run_json(cmd)
+            if n == max(lengths):
+                mem = _run_json([*cmd, "--child-in-memory"])
+                run["in_memory_frames_per_s"] = mem["frames"] / mem["seconds"]
+                run["from_disk_over_memory"] = (run["frames"] / run["seconds"]) / run[
+                    "in_memory_frames_per_s"
+                ]
+            results.append(run)
             path.unlink()
     return results
 
 
+def _run_json(cmd: list[str]) -> dict:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
+    sys.path.insert(0, str(HERE))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--checkpoint", help="model checkpoint (default: the bundled model)")
-    ap.add_argument("--frames", type=int, default=500, help="frames of the throughput movie (default 500)")
+    ap.add_argument("--frames", type=int, default=500, help="frames of the 1/um^2 throughput movie")
     ap.add_argument("--batch-size", type=int, help="frames per batch (default: automatic)")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--short", type=int, default=2000, help="short stack for the memory test")
@@ -161,18 +213,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-only", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 256], help="frame sizes (default 64 256)")
+    ap.add_argument("--densities", type=float, nargs="+", default=[0.5, 2.0, 5.0], help="emitters per um^2")
+    ap.add_argument("--matrix-frames", type=int, default=1000, help="frames of the 64x64 matrix movies")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child-in-memory", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
-        _child(args.child, args.checkpoint, args.batch_size)
+        _child(args.child, args.checkpoint, args.batch_size, args.child_in_memory)
         return 0
     report: dict = {"machine": machine()}
     print("machine:", json.dumps(report["machine"]))
     if not args.memory_only:
+        from speed_matrix import gpu_throughput, speed_matrix, startup
+
+        report["startup"] = st = startup(args.checkpoint, args.threads)
+        print(f"start-up: --help {st['help_s']:.2f} s, predict (2 frames) {st['predict_s']:.2f} s")
+        report["matrix"] = speed_matrix(
+            args.checkpoint, args.sizes, args.densities, args.matrix_frames, args.threads, args.refine
+        )
+        report["gpu"] = gpu_throughput(args.checkpoint, args.sizes, 10 * args.matrix_frames)
         report["throughput"] = tp = throughput(args.checkpoint, args.frames, args.batch_size, args.refine)
         print(
             f"model:   {tp['model']['frames_per_s']:.1f} frames/s  JI {tp['model']['jaccard']:.3f}  "
@@ -184,12 +248,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"speed ratio model/picasso: {tp['model_over_picasso_speed']:.3f}")
     if not args.speed_only:
-        report["memory"] = mem = memory(args.checkpoint, [args.short, args.long], args.batch_size)
+        report["memory"] = mem = memory(
+            args.checkpoint, [args.short, args.long], args.batch_size, args.threads
+        )
         for m in mem:
             print(
                 f"predict over {m['frames']} frames: peak RSS {m['peak_rss_mib']:.0f} MiB "
                 f"({m['frames'] / m['seconds']:.1f} frames/s)"
             )
+            if "from_disk_over_memory" in m:
+                print(f"  from disk / in memory: {m['from_disk_over_memory']:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 0

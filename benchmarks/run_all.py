@@ -37,6 +37,7 @@ from napari_var_emitter.evaluation.matching import match  # noqa: E402
 from napari_var_emitter.evaluation.metrics import exclude_border, threshold_sweep  # noqa: E402
 from napari_var_emitter.inference import Predictor  # noqa: E402
 from napari_var_emitter.simulation import SimulationConfig, simulate  # noqa: E402
+from speed_report import speed_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 HELD_OUT_SEED = 9_000_000  # training uses seeds far below this
@@ -447,26 +448,6 @@ def update_model_card(path: Path, section: str) -> None:
     path.write_text(f"{head}{CARD_START}\n{section}\n{CARD_END}{tail}")
 
 
-def inference_section(path: Path) -> str:
-    """Throughput and memory from ``bench_inference.py --json`` when it was run."""
-    if not path.is_file():
-        return "Not run yet: `python benchmarks/bench_inference.py --json docs/benchmarks/inference.json`."
-    r = json.loads(path.read_text())
-    model, picasso = r["throughput"]["model"]["frames_per_s"], r["throughput"]["picasso"]["frames_per_s"]
-    lines = [
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in (r.get("machine") or {}).items()) + ".",
-        "",
-        f"- bundled model: {model:.0f} frames/s, Picasso {picasso:.0f} frames/s, ratio {model / picasso:.3f} "
-        "(64x64 frames at 1 emitter/µm²; `python benchmarks/bench_inference.py --threads 2 --json ...`)",
-    ]
-    for m in r.get("memory", []):
-        lines.append(
-            f"- `predict` over a {m['frames']}-frame on-disk TIFF (read lazily): peak RSS "
-            f"{m['peak_rss_mib']:.0f} MiB, {m['localizations']} localizations"
-        )
-    return "\n".join(lines)
-
-
 def markdown_table(df: pd.DataFrame) -> str:
     """A GitHub markdown table (floats with 3 significant decimals)."""
 
@@ -549,9 +530,9 @@ run is in [benchmarks-3d.md](benchmarks-3d.md).
 
 ![Jaccard and RMSE](benchmarks/jaccard_rmse.png)
 
-## Speed and memory of `predict`
+## Speed
 
-{inference_section(out_dir / "inference.json")}
+{speed_section(out_dir)}
 
 Peak memory of the whole accuracy run below (all methods, all movies in one process):
 {results.peak_rss_mb.iloc[0]:.0f} MB RSS.

@@ -42,6 +42,12 @@ def test_bench_inference_smoke(tmp_path, capsys):
             "8",
             "--threads",
             "1",
+            "--sizes",
+            "64",
+            "--densities",
+            "1",
+            "--matrix-frames",
+            "8",
             "--json",
             str(out),
         ]
@@ -53,4 +59,8 @@ def test_bench_inference_smoke(tmp_path, capsys):
         and report["throughput"]["picasso"]["frames_per_s"] > 0
     )
     assert [m["frames"] for m in report["memory"]] == [4, 8]
+    assert report["memory"][-1]["from_disk_over_memory"] > 0
+    (cell,) = report["matrix"]
+    assert cell["frame_size"] == 64 and cell["over_picasso"]["cli_from_disk_net"] > 0
+    assert report["startup"]["predict_s"] > 0 and "gpu" in report
     assert "speed ratio" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import threading
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -75,12 +76,32 @@ def test_var_model_streams_dask_stack_without_materializing_it():
         assert b.maps[8].dtype == np.float32 and 0 <= b.maps[8].min() and b.maps[8].max() <= 1
 
 
-def test_batches_never_read_more_than_batch_plus_neighbours():
+def test_batches_never_read_more_than_batch_plus_neighbours(monkeypatch):
+    from napari_var_emitter.inference import streaming
+
+    monkeypatch.setattr(streaming, "CHUNK_BYTES", 0)  # blocks of one batch: the smallest reads possible
     model = build_model(UNetConfig(n_frames=3, channels=(4, 8), sigma_channels=False))
     guarded = GuardedStack(np.random.default_rng(1).poisson(20, (10, 24, 24)).astype(np.uint16), limit=3 + 2)
     res = Predictor(loaded(model), device="cpu", batch_size=3).predict(guarded, frames=(2, 9))
     assert res.n_frames == 7 and not res.cancelled
     assert guarded.reads[0] == (1, 6)  # frames 2..4 and their neighbours 1 and 5
+
+
+def test_lazy_stacks_are_read_in_blocks_of_bounded_size_within_the_selection(monkeypatch):
+    from napari_var_emitter.inference import streaming
+
+    frame_bytes = 24 * 24 * 2
+    monkeypatch.setattr(streaming, "CHUNK_BYTES", 8 * frame_bytes)  # blocks of 8 frames
+    model = build_model(UNetConfig(n_frames=3, channels=(4, 8), sigma_channels=False))
+    data = np.random.default_rng(1).poisson(20, (40, 24, 24)).astype(np.uint16)
+    guarded = GuardedStack(data, limit=8)
+    p = Predictor(loaded(model), device="cpu", batch_size=3)
+    res = p.predict(guarded, frames=(2, 30))
+    assert res.n_frames == 28
+    assert all(hi - lo <= 8 for lo, hi in guarded.reads) and len(guarded.reads) < 28 // 3
+    assert min(lo for lo, _ in guarded.reads) == 1 and max(hi for _, hi in guarded.reads) == 31
+    ref = Predictor(loaded(model), device="cpu", batch_size=3, prefetch=False).predict(data, frames=(2, 30))
+    pd.testing.assert_frame_equal(res.table, ref.table)
 
 
 def test_cancel_after_first_batch_keeps_its_results():
@@ -171,3 +192,13 @@ def test_nan_frames_in_a_movie_file_are_reported_with_its_name(tmp_path):
     p = Predictor(loaded(build_model(UNetConfig(n_frames=3, channels=(4, 8)))), device="cpu")
     with pytest.raises(InputFileError, match=r"nan\.ome\.tif.*NaN"):
         p.predict(path)
+
+
+def test_mixed_precision_is_off_on_the_cpu_by_default_and_runs_when_asked():
+    model = build_model(UNetConfig(n_frames=1, channels=(4, 8), sigma_channels=False))
+    movie = np.random.default_rng(3).poisson(20, (4, 24, 24)).astype(np.uint16)
+    assert not Predictor(loaded(model), device="cpu").amp
+    p = Predictor(loaded(model), device="cpu", amp=True)  # bfloat16 autocast on the CPU
+    res = p.predict(movie, scales=(1,))
+    assert p.amp and res.n_frames == 4 and res.maps[1].dtype == np.float32
+    assert all(res.table[c].dtype == np.float32 for c in ("x_nm", "y_nm", "photons"))

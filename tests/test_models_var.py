@@ -274,3 +274,15 @@ def test_fine_rungs_train_at_true_emitters_without_touching_the_1x_features():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.fine.parameters())
     assert all(p.grad is None for p in model.encoder.parameters())
     assert all(p.grad is None for p in model.out1.parameters())
+
+
+def test_block_causal_attention_equals_masked_attention():
+    import torch.nn.functional as F
+
+    from napari_var_emitter.models.transformer import block_causal_attention
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 21, 8, generator=g) for _ in range(3))
+    sizes = [1, 4, 16]
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=block_causal_mask(sizes))
+    torch.testing.assert_close(block_causal_attention(q, k, v, sizes), ref)

@@ -25,6 +25,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .camera_presets import CAMERA_PRESETS as CAMERA_PRESETS  # re-exported
 from .errors import InputFileError, ParameterError
 
 CameraType = Literal["emccd", "scmos", "ideal"]
@@ -114,18 +115,6 @@ def save_camera_profile(camera: CameraConfig | dict, path: str | os.PathLike) ->
     return Path(path)
 
 
-#: typical cameras, by type (``var-emitter simulate --camera TYPE`` starts from these)
-CAMERA_PRESETS: dict[str, dict[str, float | str]] = {
-    "scmos": {"type": "scmos"},
-    # an Andor iXon-like EMCCD (the SMLM challenge 2016 camera settings)
-    "emccd": {
-        "type": "emccd", "qe": 0.9, "em_gain": 100.0, "e_per_adu": 45.0, "baseline": 100.0,
-        "read_noise_e": 74.4, "spurious_charge": 0.002,
-    },
-    "ideal": {"type": "ideal", "qe": 1.0, "e_per_adu": 1.0, "baseline": 0.0, "read_noise_e": 0.0},
-}  # fmt: skip
-
-
 def format_validation_error(exc: ValidationError) -> str:
     """One line naming each bad field and the problem (for ParameterError messages)."""
     parts = []
@@ -190,3 +179,14 @@ def apply_camera(
     np.rint(electrons, out=electrons)
     np.clip(electrons, 0, cam.max_adu, out=electrons)
     return electrons.astype(np.uint16)
+
+
+def pixel_variance(mu: np.ndarray, camera: CameraConfig | None) -> np.ndarray:
+    """Variance (photon units) of a pixel with expected ``mu`` incident photons (numpy or torch):
+    ``F^2 (mu + c / qe) / qe + (read_noise_e / (em_gain qe))^2`` (F^2 = 2 for an EMCCD, c = spurious charge);
+    ``camera=None``: pure shot noise (``mu``). See :mod:`napari_var_emitter.simulation.crlb`."""
+    if camera is None:
+        return mu
+    extra = camera.spurious_charge / camera.qe
+    read = (camera.read_noise_e / (camera.em_gain * camera.qe)) ** 2
+    return camera.excess_noise_factor * (mu + extra) / camera.qe + read

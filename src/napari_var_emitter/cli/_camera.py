@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..camera import CAMERA_PRESETS, CameraConfig, load_camera_profile
+if TYPE_CHECKING:
+    from ..camera import CameraConfig
+
+from ..camera_presets import CAMERA_PRESETS
 
 HELP = (
     "camera profile: a JSON file of camera parameters (baseline, e_per_adu, em_gain, qe, ...), as saved by "
@@ -25,6 +29,8 @@ def add_camera_option(parser: argparse.ArgumentParser, presets: bool = False) ->
 
 def camera_option(value: str | None, presets: bool = False) -> CameraConfig | None:
     """The camera named by ``--camera``: None when not given; a profile file (or a preset type)."""
+    from ..camera import CameraConfig, load_camera_profile
+
     if value is None:
         return None
     if presets and value in CAMERA_PRESETS and not Path(value).is_file():

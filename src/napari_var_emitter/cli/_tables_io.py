@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..errors import InputFileError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_overwrite(p: argparse.ArgumentParser) -> None:

@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 
 from ..errors import InputFileError
-from ..evaluation.metrics import SUMMARY_METRICS
 from . import _checks as check
 
 
@@ -65,7 +64,7 @@ def _fmt(v) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate, match, threshold_sweep
-    from ..evaluation.metrics import exclude_border
+    from ..evaluation.metrics import SUMMARY_METRICS, exclude_border
     from ..evaluation.plots import save_evaluation_plots
     from ..io import read_emitters, read_table
     from ..io.atomic import atomic_path

@@ -6,11 +6,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputFileError, ParameterError
 from . import _checks as check
 from ._camera import add_camera_option, camera_option
+
+if TYPE_CHECKING:
+    from ..io.stacks import Stack
 
 CAMERA_FLAGS = {
     "baseline": "camera_baseline",
@@ -116,15 +119,25 @@ def validate_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io import read_stack
+
+    validate_args(args)
+    out = Path(args.out)
+    stack = read_stack(args.movie, reader="blocks")  # sequential block reads (no dask/zarr)
+    try:
+        return _predict(args, out, stack)
+    finally:
+        if hasattr(stack.data, "close"):
+            stack.data.close()
+
+
+def _predict(args: argparse.Namespace, out: Path, stack: Stack) -> int:
     from tqdm import tqdm
 
     from ..checkpoints import load_model
     from ..inference import Predictor
-    from ..io import read_stack, write_table
+    from ..io import write_table
 
-    validate_args(args)
-    out = Path(args.out)
-    stack = read_stack(args.movie)
     loaded = load_model(args.checkpoint, device="cpu")
     camera = camera_from_args(args, loaded.camera, stack.camera)
     predictor = Predictor(

@@ -30,6 +30,7 @@ from ..models import layout
 from .batching import auto_batch_size, check_batch_size
 from .postprocess import empty_table, localize
 from .refine import RefineOptions, refine_gaussian
+from .streaming import BlockReader, prefetch
 from .tiling import forward_tiled, plan_axis
 
 Cancel = Callable[[], bool] | threading.Event | None
@@ -72,6 +73,12 @@ def _is_cancelled(cancel: Cancel) -> bool:
     return bool(cancel())
 
 
+def _close_opened(stack: Any, data: Any) -> None:
+    """Close the file reader that :meth:`Predictor.open_stack` opened for a path (not a caller's stack)."""
+    if isinstance(stack, str | os.PathLike) and hasattr(data, "close"):
+        data.close()
+
+
 def _frame_range(frames: FrameSel, n: int) -> range:
     if frames is None:
         return range(n)
@@ -102,7 +109,10 @@ class Predictor:
     best, else camera resolution; see docs/benchmarks.md for what each scale gives). ``max_sigma_nm`` drops
     localizations with a larger predicted lateral uncertainty. ``refine`` fits a Gaussian PSF to the camera
     pixels around each detection (:mod:`.refine`), seeded by the network; ``None`` (default) refines when the
-    checkpoint was trained for a 2-D Gaussian PSF.
+    checkpoint was trained for a 2-D Gaussian PSF. ``prefetch`` reads and converts the next batch in a
+    background thread while the current one is computed. ``amp``: forward passes in mixed precision
+    (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on for CUDA only.
+    Post-processing and the fit always run in float32.
     """
 
     def __init__(
@@ -116,6 +126,8 @@ class Predictor:
         scale: int | None = None,
         max_sigma_nm: float | None = None,
         refine: bool | None = None,
+        prefetch: bool = True,
+        amp: bool | None = None,
     ) -> None:
         from ..checkpoints import LoadedModel, load_model
 
@@ -154,6 +166,8 @@ class Predictor:
         if self.scale not in self.scales:
             raise ParameterError(f"scale {scale} is not produced by this model (it has {list(self.scales)})")
         self.max_sigma_nm = max_sigma_nm
+        self.prefetch = bool(prefetch)
+        self.amp = (self.device.type == "cuda") if amp is None else bool(amp)
         sim = (loaded.meta or {}).get("simulation") or {}
         psf = sim.get("psf") or {}
         #: refine by default for models trained on a 2-D Gaussian PSF (the fit's PSF model)
@@ -180,7 +194,7 @@ class Predictor:
 
             if not Path(stack).exists():
                 raise InputFileError(stack, "file not found")
-            stack = read_stack(stack)
+            stack = read_stack(stack, reader="blocks")
         if hasattr(stack, "data") and hasattr(stack, "pixel_size_nm"):  # io.Stack
             meta = getattr(stack, "metadata", None) or {}
             px = None if meta.get("pixel_size_source") == "default" else stack.pixel_size_nm
@@ -265,7 +279,11 @@ class Predictor:
         cancel: Cancel = None,
     ) -> Iterator[BatchResult]:
         """Yield one :class:`BatchResult` per batch; stops (without error) when ``cancel`` is set."""
-        yield from self._iter(*self.open_stack(stack), frames, scales, cancel)
+        opened = self.open_stack(stack)
+        try:
+            yield from self._iter(*opened, frames, scales, cancel)
+        finally:
+            _close_opened(stack, opened[0])
 
     def _iter(self, data, stack_px, name, frames, scales, cancel) -> Iterator[BatchResult]:
         n_total, h, w = (int(s) for s in data.shape)
@@ -280,42 +298,57 @@ class Predictor:
         if bad:
             raise ParameterError(f"scale(s) {bad} not produced by this model (it has {list(self.scales)})")
         px = float(self.pixel_size_nm or stack_px or self.loaded.pixel_size_nm or DEFAULT_PIXEL_SIZE_NM)
+        factors = sorted(set(scales) | {self.scale})
+        p_only = [f for f in factors if f != self.scale]
+        computed = [f for f in self.scales if f <= max(factors)]  # the forward pass stops at max(factors)
         tile = self.tile_size
         if tile:
             n_tiles = len(plan_axis(h, tile, self.margin)) * len(plan_axis(w, tile, self.margin))
-            max_windows = self.batch_size or auto_batch_size(self.model, (tile, tile), self.device)
+            max_windows = self.batch_size or auto_batch_size(
+                self.model, (tile, tile), self.device, scales=computed
+            )
             batch = self.batch_size or max(1, max_windows // n_tiles)
         else:
-            batch = max_windows = self.batch_size or auto_batch_size(self.model, (h, w), self.device)
-        factors = sorted(set(scales) | {self.scale})
-        p_only = [f for f in factors if f != self.scale]
+            batch = max_windows = self.batch_size or auto_batch_size(
+                self.model, (h, w), self.device, scales=computed
+            )
         self.warnings = []
         all_idx = np.asarray(rng, dtype=np.int64)
-        for start in range(0, len(all_idx), batch):
-            if _is_cancelled(cancel):
-                return
-            idx = all_idx[start : start + batch]
-            # inference mode per batch, never across the yield: a suspended generator must not leave grad
-            # switched off in the caller's thread (a worker thread may train next)
-            with torch.inference_mode():
-                x = self._load_batch(data, idx, n_total, name)
-                if start == 0:
-                    self._check_data(x, px)
-                with denormals_flushed():
-                    outs = forward_tiled(
-                        self.model, x.to(self.device), factors, tile, self.margin, max_windows, p_only=p_only
-                    )
-                table = localize(
-                    outs[self.scale], self.scale, self.threshold, px, self.model_config, frames=idx
+        half = self.n_frames // 2
+        span = batch * abs(rng.step) + 2 * half  # frames one batch reads
+        reader = BlockReader.for_stack(data, span, min(n_total, int(all_idx.max()) + half + 1))
+        batches = (all_idx[start : start + batch] for start in range(0, len(all_idx), batch))
+        loads = ((idx, self._load_batch(reader, idx, n_total, name)) for idx in batches)
+        source = prefetch(loads) if self.prefetch else loads
+        try:
+            for k, (idx, x) in enumerate(source):
+                if _is_cancelled(cancel):
+                    return
+                yield self._run_batch(idx, x, px, factors, p_only, scales, max_windows, first=k == 0)
+        finally:
+            source.close()
+
+    def _run_batch(self, idx, x, px, factors, p_only, scales, max_windows, first) -> BatchResult:
+        """Forward pass, localization and refinement of one loaded batch ``x`` (frames ``idx``)."""
+        tile = self.tile_size
+        # inference mode per batch, never across the yield: a suspended generator must not leave grad
+        # switched off in the caller's thread (a worker thread may train next)
+        with torch.inference_mode():
+            if first:
+                self._check_data(x, px)
+            with denormals_flushed(), self._autocast():
+                outs = forward_tiled(
+                    self.model, x.to(self.device), factors, tile, self.margin, max_windows, p_only=p_only
                 )
-                if self.refine:
-                    centre = x[:, self.n_frames // 2]
-                    table = refine_gaussian(table, centre, idx, px, self.camera, self._refine_options)
-                if self.max_sigma_nm is not None and "sigma_x_nm" in table:
-                    worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
-                    table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
-                maps = {f: torch.sigmoid(outs[f][:, layout.P]).float().cpu().numpy() for f in scales}
-            yield BatchResult(idx, table, maps)
+            table = localize(outs[self.scale], self.scale, self.threshold, px, self.model_config, frames=idx)
+            if self.refine:
+                centre = x[:, self.n_frames // 2]
+                table = refine_gaussian(table, centre, idx, px, self.camera, self._refine_options)
+            if self.max_sigma_nm is not None and "sigma_x_nm" in table:
+                worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
+                table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
+            maps = {f: torch.sigmoid(outs[f][:, layout.P]).float().cpu().numpy() for f in scales}
+        return BatchResult(idx, table, maps)
 
     def predict(
         self,
@@ -330,13 +363,16 @@ class Predictor:
         tables, maps, n = [], {f: [] for f in scales}, 0
         opened = self.open_stack(stack)
         data, stack_px = opened[0], opened[1]
-        for res in self._iter(*opened, frames, scales, cancel):
-            tables.append(res.table)
-            for f, m in res.maps.items():
-                maps[f].append(m)
-            n += len(res.frames)
-            if progress is not None:
-                progress(len(res.frames))
+        try:
+            for res in self._iter(*opened, frames, scales, cancel):
+                tables.append(res.table)
+                for f, m in res.maps.items():
+                    maps[f].append(m)
+                n += len(res.frames)
+                if progress is not None:
+                    progress(len(res.frames))
+        finally:
+            _close_opened(stack, data)
         total = len(_frame_range(frames, int(data.shape[0])))
         cancelled = n < total
         table = pd.concat(tables, ignore_index=True) if tables else empty_table(self._sigma())
@@ -345,6 +381,10 @@ class Predictor:
         seconds = time.perf_counter() - t0
         stacked = {f: np.concatenate(v) if v else np.zeros((0,), np.float32) for f, v in maps.items()}
         return PredictionResult(table, stacked, n, seconds, cancelled, list(self.warnings))
+
+    def _autocast(self) -> torch.autocast:
+        dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.amp)
 
     def _sigma(self) -> bool:
         return int(getattr(self.model, "n_channels", 6)) == layout.N_CHANNELS_SIGMA

@@ -9,7 +9,7 @@ scoring (iteratively re-weighted least squares). ``others`` is the current model
 the same frame whose PSF reaches into the patch, so all fits of a frame are joint and close neighbours do not
 drag each other.
 
-The weights are the camera's pixel variance (:func:`~napari_var_emitter.simulation.crlb.pixel_variance`:
+The weights are the camera's pixel variance (:func:`~napari_var_emitter.camera.pixel_variance`:
 photo-electron shot noise, EMCCD excess noise, read noise as added variance), so for an ideal camera this is
 the Poisson MLE. The reported uncertainties are the Cramer-Rao bounds at the fitted parameters
 (``sqrt(diag(I^-1))``). A fit that fails (non-finite, moved more than ``max_shift_px`` from its seed, sigma
@@ -27,8 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..camera import CameraConfig
-from ..simulation.crlb import pixel_variance
+from ..camera import CameraConfig, pixel_variance
 
 _SQRT2 = math.sqrt(2.0)
 N_PARAMS = 5  # x, y, photons, bg, sigma
@@ -63,15 +62,6 @@ def _edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[t
     de_dc = -(ga - gb) / (_SQRT2 * s)
     de_ds = -(ga * a - gb * b) / s
     return e, de_dc, de_ds
-
-
-def _spot(theta: torch.Tensor, box: int) -> torch.Tensor:
-    """``mu`` (K, box*box) of Gaussian spots on their backgrounds (no Jacobian: the neighbour model)."""
-    k = torch.arange(box, dtype=theta.dtype, device=theta.device)[None, :]
-    ex = _profile(k, theta[:, 0:1], theta[:, 4:5])[0]
-    ey = _profile(k, theta[:, 1:2], theta[:, 4:5])[0]
-    mu = theta[:, 3:4, None] + theta[:, 2:3, None] * ey[:, :, None] * ex[:, None, :]
-    return mu.reshape(theta.shape[0], -1)
 
 
 def _model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +134,7 @@ def refine_gaussian(
     theta, fisher = _fit(theta0, data.reshape(len(table), -1), pairs, corner, box, camera, opt)
 
     ok = _accept(theta, theta0, fisher, opt)
-    cov = torch.linalg.pinv(fisher.double())
+    cov = _covariance(fisher.double())
     var = torch.diagonal(cov, dim1=-2, dim2=-1).clamp(min=0)
     out = table.copy()
     th, sd, okn = theta.double().numpy(), var.sqrt().numpy(), ok.numpy()
@@ -162,6 +152,17 @@ def refine_gaussian(
             dtype = out[col].dtype
             out[col] = np.where(okn, values, out[col].to_numpy()).astype(dtype)
     return _merge_duplicates(out, bidx, pixel_size_nm, opt.merge_px)
+
+
+def _covariance(fisher: torch.Tensor) -> torch.Tensor:
+    """Inverse of each (positive definite) Fisher matrix by Cholesky; the pseudo-inverse where that fails."""
+    chol, info = torch.linalg.cholesky_ex(fisher)
+    bad = info != 0
+    chol[bad] = torch.eye(fisher.shape[-1], dtype=fisher.dtype)
+    cov = torch.cholesky_inverse(chol)
+    if bool(bad.any()):
+        cov[bad] = torch.linalg.pinv(fisher[bad])
+    return cov
 
 
 def pairs_within(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
@@ -200,16 +201,40 @@ def _neighbour_pairs(bidx, xp, yp, box: int, sigma_px: float) -> torch.Tensor:
     return torch.from_numpy(both.astype(np.int64))
 
 
-def _others(theta: torch.Tensor, pairs: torch.Tensor, corner: torch.Tensor, box: int) -> torch.Tensor:
-    """(K, box*box): the current model of the other detections of the same frame over each detection's box."""
-    out = torch.zeros(theta.shape[0], box * box, dtype=theta.dtype)
-    if len(pairs) == 0:
-        return out
-    i, j = pairs[:, 0], pairs[:, 1]
-    rel = theta[j].clone()
-    rel[:, :2] = theta[j, :2] + corner[j] - corner[i]
-    rel[:, 3] = 0.0
-    return out.index_add_(0, i, _spot(rel, box))
+class _Others:
+    """The model of the other detections of the same frame over each detection's box, for the pairs ``(i, j)``
+    (j's PSF reaches into i's box). The boxes do not move, so the offset of box i in j's pixel frame is fixed:
+    each detection's 1-D pixel profiles are evaluated once per call over the span of offsets that occur, and
+    each pair gathers its ``box`` pixels from them (a few erf per detection instead of per pair)."""
+
+    def __init__(self, pairs: torch.Tensor, corner: torch.Tensor, box: int, n: int) -> None:
+        self.n, self.box = n, box
+        self.i, self.j = pairs[:, 0], pairs[:, 1]
+        if len(pairs) == 0:
+            return
+        d = (corner[self.i] - corner[self.j]).round().long()  # (P, 2): box i's corner in j's pixel frame
+        lo = int(d.min())
+        self.grid = torch.arange(lo, int(d.max()) + box, dtype=corner.dtype)[None, :]
+        offs = torch.arange(box)
+        self.cols = d[:, 0:1] - lo + offs  # (P, box) indices into the grid
+        self.rows = d[:, 1:2] - lo + offs
+
+    def __call__(self, theta: torch.Tensor) -> torch.Tensor:
+        """(K, box*box) for parameters ``theta`` (K, 5) in each detection's own box frame."""
+        out = torch.zeros(self.n, self.box * self.box, dtype=theta.dtype)
+        if len(self.i) == 0:
+            return out
+        used = torch.unique(self.j)
+        th = theta[used]
+        ex = _profile(self.grid, th[:, 0:1], th[:, 4:5])[0]  # (U, L)
+        ey = _profile(self.grid, th[:, 1:2], th[:, 4:5])[0]
+        slot = torch.empty(self.n, dtype=torch.long)
+        slot[used] = torch.arange(len(used))
+        u = slot[self.j]
+        gx = ex[u[:, None], self.cols]  # (P, box)
+        gy = ey[u[:, None], self.rows]
+        spot = theta[self.j, 2:3, None] * gy[:, :, None] * gx[:, None, :]
+        return out.index_add_(0, self.i, spot.reshape(len(u), -1))
 
 
 def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: float):
@@ -261,9 +286,10 @@ def _fit(
     lo, hi = opt.sigma_range_px
     lam = torch.full((theta.shape[0], 1), float(opt.damping), dtype=theta.dtype)
     eye = torch.eye(N_PARAMS, dtype=theta.dtype)
+    others = _Others(pairs, corner, box, theta.shape[0])
     for _ in range(int(opt.n_iter)):
         mu, jac = _model(theta, box)
-        mu = (mu + _others(theta, pairs, corner, box)).clamp(min=1e-6)
+        mu = (mu + others(theta)).clamp(min=1e-6)
         wgt = 1.0 / pixel_variance(mu, camera)
         jw = jac * wgt[..., None]
         fisher = jw.transpose(1, 2) @ jac
@@ -280,7 +306,7 @@ def _fit(
         new[:, 4] = new[:, 4].clamp(lo, hi)
         theta = new
     mu, jac = _model(theta, box)
-    mu = (mu + _others(theta, pairs, corner, box)).clamp(min=1e-6)
+    mu = (mu + others(theta)).clamp(min=1e-6)
     jw = jac / pixel_variance(mu, camera)[..., None]
     return theta, jw.transpose(1, 2) @ jac
 

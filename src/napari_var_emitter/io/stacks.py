@@ -1,4 +1,4 @@
-"""Camera stacks: lazy TIFF / OME-TIFF reading (tifffile -> zarr -> dask) and OME-TIFF writing.
+"""Camera stacks: lazy TIFF / OME-TIFF reading (tifffile -> zarr -> dask, or direct block reads) and writing.
 
 Pixel size, in order of preference: OME ``PhysicalSizeX/Y`` (converted to nm), ImageJ/TIFF resolution when
 its unit is a length unit and x and y agree, else :data:`DEFAULT_PIXEL_SIZE_NM`. Files written by
@@ -18,17 +18,20 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import dask.array as da
 import numpy as np
 import tifffile
-import zarr
 
 from ..errors import InputFileError, ParameterError
 from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from .atomic import atomic_path
 from .jsonable import json_default
+
+if TYPE_CHECKING:
+    import dask.array as da
+
+    from .frames import TiffFrames
 
 METADATA_KEY = "napari_var_emitter"
 """Key of the JSON object in the OME Image Description that holds our metadata."""
@@ -67,9 +70,12 @@ _CORRUPTION_HINTS = (
 
 @dataclass
 class Stack:
-    """A camera movie: lazy ``data`` (T, Y, X), its pixel size in nm, metadata and source path."""
+    """A camera movie: lazy ``data`` (T, Y, X), its pixel size in nm, metadata and source path.
 
-    data: da.Array
+    ``data`` is a dask array (``read_stack(reader="dask")``, napari's random access) or a
+    :class:`~napari_var_emitter.io.frames.TiffFrames` (``reader="blocks"``, sequential block reads)."""
+
+    data: da.Array | TiffFrames
     pixel_size_nm: float
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
@@ -116,11 +122,14 @@ def _tifffile_warnings() -> Iterator[list[str]]:
         logger.removeHandler(handler)
 
 
-def read_stack(path: str | os.PathLike) -> Stack:
-    """Open a TIFF / OME-TIFF movie lazily as a (T, Y, X) dask array; a single 2-D frame becomes (1, Y, X).
+def read_stack(path: str | os.PathLike, reader: Literal["dask", "blocks"] = "dask") -> Stack:
+    """Open a TIFF / OME-TIFF movie lazily as a (T, Y, X) array; a single 2-D frame becomes (1, Y, X).
 
-    No pixels are read. Raises :class:`InputFileError` for a missing, empty, truncated or corrupt file and for
-    data that is not a single-channel grey movie (RGB, multi-channel, 4-D and more).
+    ``reader="dask"``: a dask array with one frame per chunk (napari). ``reader="blocks"``: a
+    :class:`~napari_var_emitter.io.frames.TiffFrames` that reads blocks of consecutive frames straight from
+    the file (the predictor's sequential pass; falls back to dask for files it cannot read, e.g. multi-file
+    OME-TIFF). No pixels are read. Raises :class:`InputFileError` for a missing, empty, truncated or
+    corrupt file and for data that is not a single-channel grey movie (RGB, multi-channel, 4-D and more).
     """
     path = Path(path)
     if not path.is_file():
@@ -145,7 +154,9 @@ def read_stack(path: str | os.PathLike) -> Stack:
     if pixel_size is None or not (math.isfinite(pixel_size) and pixel_size > 0):
         pixel_size = DEFAULT_PIXEL_SIZE_NM
         metadata["pixel_size_source"] = "default"
-    data = _lazy_array(path, axes, shape)
+    data = _block_array(path, axes, shape) if reader == "blocks" else None
+    if data is None:
+        data = _lazy_array(path, axes, shape)
     metadata.update(
         pixel_size_nm=float(pixel_size),
         path=str(path),
@@ -206,7 +217,24 @@ def _frame_axes(path: Path, series: Any) -> tuple[str, tuple[int, ...]]:
     return axes, shape
 
 
+def _block_array(path: Path, axes: str, shape: tuple[int, ...]) -> TiffFrames | None:
+    """A :class:`TiffFrames` of the (T, Y, X) movie, or None when that reader cannot read the file."""
+    from .frames import TiffFrames
+
+    kept = [int(s) for a, s in zip(axes, shape, strict=True) if s != 1 or a in "YX"]
+    tyx = (kept[0] if len(kept) == 3 else 1, kept[-2], kept[-1])
+    if not TiffFrames.supports(path, tyx):
+        return None
+    try:
+        return TiffFrames(path, tyx)
+    except (tifffile.TiffFileError, OSError, ValueError):
+        return None
+
+
 def _lazy_array(path: Path, axes: str, shape: tuple[int, ...]) -> da.Array:
+    import dask.array as da
+    import zarr
+
     store = tifffile.imread(path, aszarr=True, series=0, level=0)
     data = da.from_zarr(zarr.open(store, mode="r"))
     # drop singleton non-spatial axes, then make (frames, Y, X) with one frame per chunk

@@ -16,20 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..camera import CameraConfig
+from ..camera import CameraConfig, pixel_variance  # pixel_variance: re-exported
 from .psf import group_by_size, pixel_profiles, window_sizes, window_start
 
 _CHUNK = 1024  # emitters per vectorised block (keeps the (n, P, K*K) Jacobian in cache)
 _MIN_VARIANCE = 1e-4  # photons^2: keeps empty pixels of a background-free camera finite
-
-
-def pixel_variance(mu: np.ndarray, camera: CameraConfig | None) -> np.ndarray:
-    """Variance (photon units) of a pixel with expected ``mu`` incident photons, as in the module doc."""
-    if camera is None:
-        return mu
-    extra = camera.spurious_charge / camera.qe
-    read = (camera.read_noise_e / (camera.em_gain * camera.qe)) ** 2
-    return camera.excess_noise_factor * (mu + extra) / camera.qe + read
 
 
 def crlb(
