@@ -6,12 +6,16 @@
 In one run, on held-out simulated movies (64x64 px, 100 nm pixels, the checkpoint's camera and PSF range):
 
 - isolated pairs: always-on pairs of emitters at a fixed distance (30-300 nm, random orientation and
-  sub-pixel position, 16 pairs per frame on a 1.6 um grid), 3,000 photons each on a background of 50
-  photons/px, and a 1,000-photon variant. A pair is *resolved* when both of its emitters are matched one to
-  one within max(d / 2, 20 nm); the per-emitter RMSE is over those matches;
+  sub-pixel position, 16 pairs per frame on a 1.6 um grid, each set on for 10 frames), 3,000 photons each on
+  a background of 50 photons/px, and a 1,000-photon variant. A pair is *resolved* in a frame when both of its
+  emitters are matched one to one within max(d / 2, 20 nm); the rate is over pairs and frames (not the first
+  or last frame of a set, whose neighbouring frame shows other pairs); the per-emitter RMSE is over those
+  matches;
 - a density sweep (2, 5, 10, 15 per um^2, blinking, high SNR) with the Jaccard index at 250 nm and at 50 nm
-  tolerance, and the *same-pixel recall*: recall (250 nm) over the emitters that share a camera pixel with
-  another emitter of the same frame, where a 1x map, one emitter per pixel, is capped at 50 %.
+  tolerance, and the *same-pixel recall*: recall (matched within 50 nm) over the emitters that share a camera
+  pixel with another emitter of the same frame, where a 1x map, one emitter per pixel, is capped at 50 %
+  (at 250 nm a detection of a neighbour would count). At 10-15/um^2 the 250 nm JI flatters every method:
+  most detections have some emitter within 250 nm; the 50 nm JI is the telling figure there.
 
 Methods: the VAR checkpoint localizing at each of its scales (network only), its default (the scale it names,
 refined by the PSF fit where the Predictor does so), the U-Net baseline (with the fit) and Picasso.
@@ -43,45 +47,57 @@ HELD_OUT_SEED = 9_700_000
 DISTANCES_NM = (30, 50, 75, 100, 150, 200, 300)
 PAIR_PHOTONS = (3000.0, 1000.0)
 PAIR_BG = 50.0
+PAIR_HOLD = 10  # frames a set of pairs stays on; the first and last of each set are not scored
 GRID_NM = 1600.0
 DENSITIES = (2.0, 5.0, 10.0, 15.0)
 HIGH_SNR = {"photons": (1000.0, 5000.0), "background": (70.0, 70.0)}
 
 
-def pair_truth(distance_nm: float, photons: float, n_frames: int, frame_px: int, px_nm: float, sigma_px, rng):
-    """Ground truth of ``n_frames`` frames of isolated pairs: two emitters ``distance_nm`` apart around
-    each grid point (random sub-pixel centre and orientation); a ``pair`` column numbers the pairs."""
+def pair_truth(
+    distance_nm: float, photons: float, n_sets: int, hold: int, frame_px: int, px_nm: float, sigma_px, rng
+) -> pd.DataFrame:
+    """Ground truth of ``n_sets * hold`` frames of isolated pairs: two emitters ``distance_nm`` apart around
+    each grid point (random sub-pixel centre and orientation), always on for the ``hold`` frames of their
+    set, so a multi-frame model sees them in its neighbouring frames too. ``pair`` numbers the pairs."""
     side = frame_px * px_nm
     centres = np.arange(GRID_NM / 2, side - GRID_NM / 2 + 1, GRID_NM)
     cy, cx = (c.ravel() for c in np.meshgrid(centres, centres, indexing="ij"))
-    n_pairs = len(cx) * n_frames
-    mx = np.tile(cx, n_frames) + rng.uniform(-px_nm / 2, px_nm / 2, n_pairs)
-    my = np.tile(cy, n_frames) + rng.uniform(-px_nm / 2, px_nm / 2, n_pairs)
+    n_pairs = len(cx) * n_sets
+    mx = np.tile(cx, n_sets) + rng.uniform(-px_nm / 2, px_nm / 2, n_pairs)
+    my = np.tile(cy, n_sets) + rng.uniform(-px_nm / 2, px_nm / 2, n_pairs)
     angle = rng.uniform(0, np.pi, n_pairs)
-    half = distance_nm / 2
-    dx, dy = half * np.cos(angle), half * np.sin(angle)
-    frame = np.repeat(np.arange(n_frames), len(cx))
+    dx, dy = distance_nm / 2 * np.cos(angle), distance_nm / 2 * np.sin(angle)
     sigma = rng.uniform(*sigma_px, 2 * n_pairs) * px_nm
-    return pd.DataFrame(
+    pair = np.concatenate([np.arange(n_pairs)] * 2)
+    one = pd.DataFrame(
         {
-            "frame": np.concatenate([frame, frame]),
             "x_nm": np.concatenate([mx - dx, mx + dx]),
             "y_nm": np.concatenate([my - dy, my + dy]),
             "photons": photons,
             "sigma_x_nm": sigma,
             "sigma_y_nm": sigma,
-            "pair": np.concatenate([np.arange(n_pairs)] * 2),
+            "pair": pair,
         }
     )
+    first = (pair // len(cx)) * hold  # the first frame of each emitter's set
+    rows = one.loc[np.repeat(one.index, hold)].reset_index(drop=True)
+    rows.insert(0, "frame", np.repeat(first, hold) + np.tile(np.arange(hold), len(one)))
+    return rows.sort_values(["frame", "pair"], kind="stable").reset_index(drop=True)
 
 
-def pair_metrics(pred: pd.DataFrame, truth: pd.DataFrame, distance_nm: float) -> dict:
-    """Resolved-pair rate and per-emitter RMSE of the matched emitters."""
+def pair_metrics(pred: pd.DataFrame, truth: pd.DataFrame, distance_nm: float, hold: int = 1) -> dict:
+    """Resolved-pair rate (per pair and frame) and per-emitter RMSE of the matched emitters, on the frames
+    whose neighbours show the same pairs (not the first or last frame of a set when ``hold`` > 2)."""
+    inner = (
+        (truth["frame"] % hold > 0) & (truth["frame"] % hold < hold - 1) if hold > 2 else truth["frame"] >= 0
+    )
+    truth = truth[inner.to_numpy()].reset_index(drop=True)
+    pred = pred[pred["frame"].isin(np.unique(truth["frame"]))]
     tol = max(distance_nm / 2, 20.0)
     m = match(pred, truth, tolerance_nm=tol)
     matched = np.zeros(len(truth), bool)
     matched[m.truth_index] = True
-    both = pd.Series(matched).groupby(truth["pair"].to_numpy()).all()
+    both = pd.Series(matched).groupby([truth["pair"].to_numpy(), truth["frame"].to_numpy()]).all()
     pairs = m.pairs()
     err = np.sqrt(np.mean(pairs["dx_nm"] ** 2 + pairs["dy_nm"] ** 2) / 2) if len(pairs) else np.nan
     return {"resolved": float(both.mean()), "rmse_nm": float(err), "n_pairs": int(len(both))}
@@ -103,7 +119,7 @@ def density_metrics(pred: pd.DataFrame, truth: pd.DataFrame, px_nm: float) -> di
     wide = evaluate(pred, truth, tolerance_nm=250.0)
     narrow = evaluate(pred, truth, tolerance_nm=50.0)
     shared = same_pixel_mask(truth, px_nm)
-    m = match(pred, truth, tolerance_nm=250.0)
+    m = match(pred, truth, tolerance_nm=50.0)
     hit = np.zeros(len(truth), bool)
     hit[m.truth_index] = True
     return {
@@ -154,7 +170,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--unet", default=str(ROOT / "benchmarks" / "models" / "unet_cpu.pt"))
     parser.add_argument(
-        "--pair-frames", type=int, default=40, help="frames per pair distance (16 pairs each)"
+        "--pair-sets", type=int, default=6, help=f"pair sets per distance (16 pairs, {PAIR_HOLD} frames each)"
     )
     parser.add_argument("--density-frames", type=int, default=150, help="frames per density")
     parser.add_argument("--threshold", type=float, default=0.5)
@@ -174,14 +190,16 @@ def main(argv=None) -> int:
         for d_i, dist in enumerate(distances):
             seed = HELD_OUT_SEED + 100 * p_i + d_i
             rng = np.random.default_rng(seed)
-            truth = pair_truth(dist, photons, args.pair_frames, 64, px, sigma_px, rng)
+            truth = pair_truth(dist, photons, args.pair_sets, PAIR_HOLD, 64, px, sigma_px, rng)
             cfg = SimulationConfig(
                 frame_size=(64, 64), pixel_size_nm=px, background=(PAIR_BG, PAIR_BG), camera=camera
             )
-            movie = simulate(cfg, n_frames=args.pair_frames, seed=seed, emitters=truth.drop(columns="pair"))
+            movie = simulate(
+                cfg, n_frames=len(np.unique(truth.frame)), seed=seed, emitters=truth.drop(columns="pair")
+            )
             for name, method in methods.items():
                 table, _ = run(method, movie.frames, camera, px)
-                met = pair_metrics(table, truth, dist)
+                met = pair_metrics(table, truth, dist, PAIR_HOLD)
                 rows.append({"test": "pairs", "photons": photons, "distance_nm": dist, "method": name, **met})
                 print(f"pairs {photons:5.0f} ph {dist:4d} nm {name:28s} resolved {met['resolved']:.2f} "
                       f"RMSE {met['rmse_nm']:.1f} nm", flush=True)  # fmt: skip
@@ -209,7 +227,7 @@ def main(argv=None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {
         "checkpoint": str(args.var),
-        "pair_frames": args.pair_frames,
+        "pair_sets": args.pair_sets,
         "density_frames": args.density_frames,
         "rows": rows,
     }
@@ -224,8 +242,9 @@ def report(df: pd.DataFrame, saved: dict) -> str:
         "# Resolution benchmark: close pairs and high density",
         "",
         "Generated by `python benchmarks/run_resolution.py` from `docs/benchmarks/results_resolution.json`"
-        f" ({saved['pair_frames']} frames of 16 pairs per distance, {saved['density_frames']} frames per "
-        "density). What is measured is described in the script's docstring.",
+        f" ({saved['pair_sets']} sets of 16 pairs, {PAIR_HOLD} frames each, per distance; "
+        f"{saved['density_frames']} frames per density). What is measured is described in the script's "
+        "docstring.",
         "",
     ]
     pairs = df[df["test"] == "pairs"]
@@ -249,7 +268,7 @@ def report(df: pd.DataFrame, saved: dict) -> str:
                 f"| {r['method']} | {r['density']:g} | {r['jaccard']:.3f} | {r['jaccard_50nm']:.3f} | "
                 f"{r['same_pixel_recall']:.2f} ({r['same_pixel_emitters']}) | {r['rmse_lat_nm']:.1f} |"
             )
-        lines += ["", "Same-pixel recall: (number of such emitters in brackets).", ""]
+        lines += ["", "Same-pixel recall within 50 nm (number of such emitters in brackets).", ""]
     return "\n".join(lines) + "\n"
 
 

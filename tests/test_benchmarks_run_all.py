@@ -98,7 +98,7 @@ def test_run_resolution_writes_pairs_density_and_same_pixel_recall(tmp_path, mon
     spec.loader.exec_module(run_resolution)
     out = tmp_path / "docs" / "benchmarks-resolution.md"
     out.parent.mkdir()
-    args = ["--tiny", "--pair-frames", "2", "--density-frames", "3", "--var", str(var), "--out", str(out)]
+    args = ["--tiny", "--pair-sets", "1", "--density-frames", "3", "--var", str(var), "--out", str(out)]
     assert run_resolution.main(args + ["--unet", str(tmp_path / "none.pt")]) == 0
     text = out.read_text()
     for needle in (
@@ -112,7 +112,7 @@ def test_run_resolution_writes_pairs_density_and_same_pixel_recall(tmp_path, mon
     rows = json.loads((out.parent / "benchmarks" / "results_resolution.json").read_text())["rows"]
     pairs = [r for r in rows if r["test"] == "pairs"]
     assert {r["distance_nm"] for r in pairs} == set(run_resolution.DISTANCES_NM[3:5])
-    assert all(0.0 <= r["resolved"] <= 1.0 and r["n_pairs"] == 32 for r in pairs)
+    assert all(0.0 <= r["resolved"] <= 1.0 and r["n_pairs"] == 16 * 8 for r in pairs)  # 8 inner frames
 
 
 def test_pair_truth_and_same_pixel_helpers():
@@ -125,15 +125,17 @@ def test_pair_truth_and_same_pixel_helpers():
         spec.loader.exec_module(rr)
     finally:
         sys.path.remove(str(BENCH_DIR))
-    truth = rr.pair_truth(100.0, 3000.0, 2, 64, 100.0, (1.0, 1.3), np.random.default_rng(0))
-    assert len(truth) == 2 * 2 * 16
-    a = truth.sort_values(["pair", "x_nm"]).groupby("pair")
+    truth = rr.pair_truth(100.0, 3000.0, 2, 4, 64, 100.0, (1.0, 1.3), np.random.default_rng(0))
+    assert len(truth) == 2 * 16 * 2 * 4 and sorted(truth.frame.unique()) == list(range(8))
+    assert truth.groupby("pair").frame.nunique().eq(4).all()  # each pair on for its set's 4 frames
+    a = truth[truth.frame == 0].sort_values(["pair", "x_nm"]).groupby("pair")
     d = np.hypot(a["x_nm"].diff().dropna().to_numpy(), a["y_nm"].diff().dropna().to_numpy())
     np.testing.assert_allclose(d, 100.0, atol=1e-6)
     # a perfect localizer resolves every pair; one detection per pair at the midpoint resolves none
-    assert rr.pair_metrics(truth, truth, 100.0)["resolved"] == 1.0
-    mid = truth.groupby("pair").agg(frame=("frame", "first"), x_nm=("x_nm", "mean"), y_nm=("y_nm", "mean"))
-    assert rr.pair_metrics(mid.reset_index(drop=True), truth, 100.0)["resolved"] == 0.0
+    perfect = rr.pair_metrics(truth, truth, 100.0, hold=4)
+    assert perfect["resolved"] == 1.0 and perfect["n_pairs"] == 2 * 16 * 2  # frames 1, 2 of each set
+    mid = truth.groupby(["pair", "frame"]).agg(x_nm=("x_nm", "mean"), y_nm=("y_nm", "mean")).reset_index()
+    assert rr.pair_metrics(mid, truth, 100.0, hold=4)["resolved"] == 0.0
     import pandas as pd
 
     few = pd.DataFrame({"frame": [0, 0, 0, 1], "x_nm": [10.0, 90.0, 110.0, 20.0], "y_nm": [50.0] * 4})
