@@ -18,11 +18,12 @@ class LossConfig(BaseModel):
     adds a per-frame occupancy BCE (positive pixels weighted by ``occupancy_pos_weight``) to every scale: the
     GMM loss alone has a plateau where p is uniform and only matches the count, which a model may take
     hundreds of steps to leave (or never, on a short CPU budget); the BCE concentrates p on emitter pixels.
-    ``fine_occupancy_weight`` replaces ``occupancy_weight`` on the scales after 1x (None: the same): there the
-    pixels are finer than the localization precision, and a BCE against one-hot occupancy, with positives
-    up-weighted, inflates p over every child an emitter may be in (the mixture and count terms alone give
-    calibrated probabilities). ``offset_weight`` adds the squared x/y offset error at each emitter's own pixel (per frame), so that the
-    mixture cannot be explained by a neighbouring pixel's component with offsets shifted by a whole pixel.
+    ``fine_occupancy_weight`` replaces ``occupancy_weight`` on the scales after 1x (None: the same). Their
+    pixels are finer than the localization precision, so a BCE against one-hot occupancy inflates p over the
+    children an emitter may be in; without it (0) the fine rungs learned far slower (docs/model.md, section
+    8), so the recipes keep it. ``offset_weight`` adds the squared x/y offset error at each emitter's own
+    pixel (per frame), so that the mixture cannot be explained by a neighbouring pixel's component with
+    offsets shifted by a whole pixel.
     """
 
     model_config = ConfigDict(extra="forbid")
