@@ -37,6 +37,10 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
     assert cfg.model.kind == "var" and unet.model.kind == "unet"
     assert unet.data == cfg.data and unet.epochs == cfg.epochs and unet.batch_size == cfg.batch_size
     assert unet.model.input_offset == cfg.model.input_offset
+    fine = TrainConfig.from_json(CONFIGS / "default_cpu_fine.json")  # stage 2: the patch heads alone
+    assert fine.init_from == Path("runs/default/best.pt") and fine.train_only == ("fine.",)
+    assert fine.model == cfg.model and fine.data.simulation.partner_fraction == 0.5
+    assert fine.data.density_range == cfg.data.density_range and fine.checkpoint.monitor == "val_loss"
 
 
 def _error(values: dict) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from _training_helpers import TINY_VAR, tiny_config
+from _training_helpers import TINY_UNET, TINY_VAR, tiny_config
 from napari_var_emitter.checkpoints import load_checkpoint, load_model
 from napari_var_emitter.training import train
 from napari_var_emitter.training import trainer as trainer_module
@@ -281,3 +281,22 @@ def test_checkpoint_names_the_scale_with_the_best_validation_jaccard(tmp_path, m
     fake.update(jaccard_s2=0.9)
     result = train(tiny_config(model, epochs=1), tmp_path / "c", progress=False)
     assert load_checkpoint(result.last_checkpoint)["model_config"]["localize_scale"] == 1
+
+
+def test_init_from_a_checkpoint_and_train_only_some_parameters(tmp_path):
+    """A second stage: start from a checkpoint's weights and train the fine heads alone; everything else
+    keeps the first stage's values exactly."""
+    from napari_var_emitter.errors import CheckpointError, ParameterError
+
+    first = train(tiny_config(epochs=1), tmp_path / "a", progress=False).last_checkpoint
+    cfg = tiny_config(epochs=1, init_from=str(first), train_only=["fine."], seed=5)
+    second = train(cfg, tmp_path / "b", progress=False).last_checkpoint
+    a, b = load_checkpoint(first)["state_dict"], load_checkpoint(second)["state_dict"]
+    fine = [k for k in a if k.startswith("fine.")]
+    assert fine and any(not torch.equal(a[k], b[k]) for k in fine)
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("fine."))
+    with pytest.raises(ParameterError, match="train_only"):
+        train(tiny_config(epochs=1, train_only=["nothing."]), tmp_path / "c", progress=False)
+    unet = train(tiny_config(TINY_UNET, epochs=1), tmp_path / "d", progress=False).last_checkpoint
+    with pytest.raises(CheckpointError, match="init_from"):
+        train(tiny_config(epochs=1, init_from=str(unet)), tmp_path / "e", progress=False)

@@ -166,6 +166,12 @@ class TrainConfig(_Strict):
     num_workers: int = Field(0, ge=0)
     log_every: int = Field(20, ge=1)
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    init_from: Path | None = Field(
+        None, description="start from the weights of this checkpoint (same model config; fresh optimizer)"
+    )
+    train_only: tuple[str, ...] | None = Field(
+        None, description="train only parameters whose names start with one of these prefixes, e.g. ['fine.']"
+    )
 
     @model_validator(mode="after")
     def _loss_fits_model(self) -> TrainConfig:

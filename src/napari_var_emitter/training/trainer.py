@@ -131,7 +131,9 @@ class Trainer:
         self.interrupted = threading.Event()  # set by the first Ctrl-C (see interrupt.py)
         self.between_steps = True  # model, optimizer, RNGs and step counter agree (safe to save)
         seed_everything(cfg.seed)
-        self.raw_model = build_model(cfg.model).to(self.device)
+        self.raw_model = build_model(cfg.model)
+        self._initialise(self.raw_model)
+        self.raw_model = self.raw_model.to(self.device)
         self.model = self.raw_model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -241,6 +243,26 @@ class Trainer:
         )
         self.callbacks("on_checkpoint", s, path)
         return path
+
+    def _initialise(self, model: torch.nn.Module) -> None:
+        """``init_from``: load a checkpoint's weights (a one-line error when they do not fit the config's
+        model); ``train_only``: freeze every parameter outside the given name prefixes."""
+        c = self.cfg
+        if c.init_from is not None:
+            ckpt = load_checkpoint(c.init_from)
+            try:
+                model.load_state_dict(ckpt["state_dict"])
+            except RuntimeError as exc:
+                raise CheckpointError(
+                    c.init_from,
+                    f"init_from: weights do not match this config's model ({str(exc).splitlines()[0]})",
+                ) from None
+        if c.train_only:
+            names = [n for n, _ in model.named_parameters()]
+            if not any(n.startswith(tuple(c.train_only)) for n in names):
+                raise ParameterError(f"train_only {list(c.train_only)}: no model parameter has such a name")
+            for name, param in model.named_parameters():
+                param.requires_grad_(name.startswith(tuple(c.train_only)))
 
     def _model_config_to_save(self):
         """The model config, with ``localize_scale`` picked from the last validation when it is None: the
