@@ -9,7 +9,7 @@ from . import layout as L
 
 SIGMA_EPS = 1e-3
 N_PREV = 5
-"""Channels of an upsampled decoded prediction handed to the next scale: prob, child prob, dx, dy, photons."""
+"""Channels of what a detecting rung gets from the rung before it (:func:`upsample_state`)."""
 N_STATE = 4
 """Channels of a decoded prediction (:func:`prediction_state`): prob, dx, dy, photons."""
 PRIOR = 0.01
@@ -57,28 +57,15 @@ def prediction_state(out: torch.Tensor, teacher: torch.Tensor | None = None) -> 
     )
 
 
-def upsample_state(state: torch.Tensor, r: int, positions: bool = True) -> torch.Tensor:
-    """Upsample a [prob, dx, dy, photons] state by an integer ratio ``r`` into the next scale's N_PREV inputs.
+def upsample_state(state: torch.Tensor, r: int) -> torch.Tensor:
+    """The N_PREV inputs a detecting rung (token rung, 1x) gets from the rung before it: where emitters
+    roughly are, the probability of a [prob, dx, dy, photons] state upsampled by the integer ratio ``r``, in
+    the channel layout [prob, prob, 0, 0, 0].
 
-    Offsets are re-expressed relative to each child pixel's centre, in child pixels:
-    ``dx_child = r * dx - ((i + 0.5) - r / 2)`` for child column i; ``child prob`` is the probability times a
-    tent weight of how close the emitter lies to that child, so the head knows which child holds it.
-
-    ``positions=False`` hands on only where emitters roughly are (the probability; offsets, photons and the
-    tent are zero / the plain probability). Rungs that must *detect* from the image (token rungs, 1x) get
-    this: with exact teacher-forced offsets they learn to copy the teacher and ignore the image, and then
-    fail on their own coarse predictions at inference.
+    Offsets and photons are not handed on: with exact teacher-forced offsets a detecting rung learns to copy
+    the teacher and ignore the image, and then fails on its own coarse predictions at inference. (The rungs
+    after 1x read the full decoded prediction of the previous rung, folded to camera pixels, in models/var.)
     """
-    if not positions:
-        prob = repeat_up(state[:, :1], r)
-        zeros = torch.zeros_like(prob)
-        return torch.cat([prob, prob, zeros, zeros, zeros], dim=1)
-    prob, dx, dy, phot = repeat_up(state, r).unbind(1)
-    h, w = prob.shape[-2:]
-    sub = (torch.arange(r, device=state.device, dtype=state.dtype) + 0.5) - r / 2
-    sx = sub.repeat(w // r)[None, None, :]
-    sy = sub.repeat(h // r)[None, :, None]
-    dxc = r * dx - sx
-    dyc = r * dy - sy
-    child = prob * (1 - dxc.abs()).clamp(min=0) * (1 - dyc.abs()).clamp(min=0)
-    return torch.stack([prob, child, dxc, dyc, phot], dim=1)
+    prob = repeat_up(state[:, :1], r)
+    zeros = torch.zeros_like(prob)
+    return torch.cat([prob, prob, zeros, zeros, zeros], dim=1)

@@ -1,9 +1,9 @@
 """The VAR next-scale emitter predictor.
 
 Ladder (CPU preset): token maps at strides 8 and 4 of the camera frame -> camera resolution (1x) -> 2x -> 4x
--> 8x. Every rung is predicted from the rung before it (its decoded prediction: probability, sub-pixel
-offsets, photons, upsampled with offsets re-expressed per child pixel) plus image features, and never from a
-finer rung:
+-> 8x. Every rung is conditioned on the rung before it (the detecting rungs, tokens and 1x, on its
+probability; the rungs after 1x on its whole decoded prediction) plus image features, and never on a finer
+rung:
 
 - token rungs: one transformer over the concatenated token maps with a block-causal mask (scale k attends to
   scales <= k), token = encoder features + embedding of the previous rung's decoded map + 2-D sine-cosine
@@ -147,7 +147,7 @@ class VARPredictor(EmitterModel):
         if prev_state is None:
             e = e + self.start
         else:
-            up = upsample_state(prev_state, self.token_strides[k - 1] // s, positions=False)
+            up = upsample_state(prev_state, self.token_strides[k - 1] // s)
             e = e + self.prev_in(up.flatten(2).transpose(1, 2))
         pos = sincos_2d(hw[0], hw[1], e.shape[-1], s, device=e.device)
         return e + pos + self.scale_emb[k]
@@ -206,22 +206,22 @@ class VARPredictor(EmitterModel):
 
         # camera resolution
         tok = self.tok_proj(tk).transpose(1, 2).reshape(b, -1, *hws[-1])
-        y = F.relu(feats[self.level] + tok + self.prev_proj(upsample_state(state, 1, positions=False)))
+        y = F.relu(feats[self.level] + tok + self.prev_proj(upsample_state(state, 1)))
         for lv in reversed(range(self.level)):
             y = self.decoder[lv](torch.cat([_up(y, 2), feats[lv]], 1))
         hidden1 = self.head1(y)
-        outs = [activate(self.out1(hidden1))]
+        out1 = activate(self.out1(hidden1))
 
         # next-scale rungs, on the 1x candidates only (training adds the true emitters' pixels)
-        outputs = [outs[0][..., :h, :w]]
+        outputs = [out1[..., :h, :w]]
         if n_out > 1:
-            cand = torch.sigmoid(outs[0][:, L.P].detach()) > self.refine_threshold
+            cand = torch.sigmoid(out1[:, L.P].detach()) > self.refine_threshold
             if teacher is not None and self.training:
                 cand |= rasterize(teacher, 1, (hp, wp), self.config)[:, L.P] > 0
             cand[:, h:] = False
             cand[:, :, w:] = False
             hid = hidden1.detach() if self.config.detach_fine else hidden1
-            fine = self._fine_ladder(xn, outs[0], hid, cand, n_out - 1)
+            fine = self._fine_ladder(xn, out1, hid, cand, n_out - 1)
             outputs += [o[..., : h * f, : w * f] for o, f in zip(fine, self.scales[1:], strict=False)]
         if not return_aux:
             return outputs

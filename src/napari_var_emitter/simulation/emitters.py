@@ -77,11 +77,12 @@ def sample_emitters(
     end = start + rng.exponential(tau, n)
 
     x, y = sample_positions(n, config.frame_size, rng, mask)
-    flux = sample_flux(n, config, rng)
-    z, sx, sy = _sample_psf(n, config, rng)
+    em = {"start": start, "end": end, "x": x, "y": y, "flux": sample_flux(n, config, rng)}
+    em["z"], em["sx"], em["sy"] = _sample_psf(n, config, rng)
     if config.partner_fraction > 0:
-        start, end, x, y, flux, z, sx, sy = _add_partners(config, rng, start, end, x, y, flux, z, sx, sy)
-        n = len(x)
+        em = _with_partners(em, config, rng)
+    start, end, x, y, flux, z, sx, sy = (em[k] for k in ("start", "end", "x", "y", "flux", "z", "sx", "sy"))
+    n = len(x)
 
     first = np.floor(start).astype(np.int64)
     last = np.minimum(np.ceil(end).astype(np.int64) - 1, n_frames - 1)
@@ -116,24 +117,21 @@ def _sample_psf(
     return np.zeros(n), sigma, sigma
 
 
-def _add_partners(config: SimulationConfig, rng: np.random.Generator, start, end, x, y, flux, z, sx, sy):
-    """Append a close partner to ``partner_fraction`` of the emitters (same on-times, own brightness and
-    PSF, a uniform distance in ``partner_distance_nm`` in a random direction); partners outside the frame
-    are dropped."""
-    pick = np.flatnonzero(rng.random(len(x)) < config.partner_fraction)
+def _with_partners(em: dict[str, np.ndarray], config: SimulationConfig, rng: np.random.Generator):
+    """The per-emitter arrays ``em`` with a close partner appended for ``partner_fraction`` of the emitters:
+    the same on-times, its own brightness and PSF, a uniform distance in ``partner_distance_nm`` in a random
+    direction; partners outside the frame are dropped."""
+    pick = np.flatnonzero(rng.random(len(em["x"])) < config.partner_fraction)
     d = rng.uniform(*config.partner_distance_nm, len(pick)) / config.pixel_size_nm
     angle = rng.uniform(0.0, 2 * np.pi, len(pick))
-    px, py = x[pick] + d * np.cos(angle), y[pick] + d * np.sin(angle)
+    px, py = em["x"][pick] + d * np.cos(angle), em["y"][pick] + d * np.sin(angle)
     h, w = config.frame_size
     inside = (px >= 0) & (px < w) & (py >= 0) & (py < h)
-    pick, px, py = pick[inside], px[inside], py[inside]
-    pz, psx, psy = _sample_psf(len(pick), config, rng)
-    pflux = sample_flux(len(pick), config, rng)
-    cat = np.concatenate
-    return (
-        cat([start, start[pick]]), cat([end, end[pick]]), cat([x, px]), cat([y, py]),
-        cat([flux, pflux]), cat([z, pz]), cat([sx, psx]), cat([sy, psy]),
-    )  # fmt: skip
+    pick = pick[inside]
+    partner = {"start": em["start"][pick], "end": em["end"][pick], "x": px[inside], "y": py[inside]}
+    partner["z"], partner["sx"], partner["sy"] = _sample_psf(len(pick), config, rng)
+    partner["flux"] = sample_flux(len(pick), config, rng)
+    return {k: np.concatenate([v, partner[k]]) for k, v in em.items()}
 
 
 def _mask_fraction(mask: np.ndarray) -> float:
