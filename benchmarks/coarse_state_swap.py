@@ -1,7 +1,7 @@
 """Train/inference agreement of the VAR ladder: swap the coarse state the 1x rung is conditioned on.
 
     python benchmarks/coarse_state_swap.py [--checkpoint CKPT ...] [--windows 512] [--data-from CKPT]
-        [--json OUT]
+        [--low-snr] [--json OUT]
 
 For held-out windows simulated with each checkpoint's own training parameters (or, with ``--data-from``, one
 checkpoint's for all, so that models can be compared on the same windows), the 1x rung is run with the
@@ -38,7 +38,13 @@ HELD_OUT_SEED = 9_500_000
 STATES = ("own", "ground truth", "all ones")
 
 
-def run(checkpoint: str | Path, windows: int, batch: int = 64, data_from: str | Path | None = None) -> dict:
+def run(
+    checkpoint: str | Path,
+    windows: int,
+    batch: int = 64,
+    data_from: str | Path | None = None,
+    regime: dict | None = None,
+) -> dict:
     loaded = load_model(checkpoint, device="cpu")
     model = loaded.model.eval()
     # the training SimulationConfig (plus tile size and density range) of this or of another checkpoint
@@ -46,6 +52,8 @@ def run(checkpoint: str | Path, windows: int, batch: int = 64, data_from: str | 
     sim = SimulationConfig.model_validate(
         {k: v for k, v in stored.items() if k in SimulationConfig.model_fields}
     )
+    if regime:  # e.g. the low-SNR regime of run_all.py: photons U(300, 1500), background 100
+        sim = sim.model_copy(update=regime)
     data = SimulationData(simulation=sim, tile_size=40, density_range=(0.1, 3.0))
     source = SimulatedBatches(data, model.n_frames, batch, seed=HELD_OUT_SEED)
     px = float(loaded.pixel_size_nm)
@@ -98,11 +106,20 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--data-from", help="simulate with this checkpoint's training parameters for every model"
     )
+    parser.add_argument(
+        "--low-snr", action="store_true", help="photons U(300, 1500), background 100 (run_all.py's low SNR)"
+    )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
+    regime = (
+        {"photons": (300.0, 1500.0), "photon_distribution": "uniform", "background": (100.0, 100.0)}
+        if args.low_snr
+        else None
+    )
     results = []
     for ckpt in args.checkpoint:
-        r = run(ckpt, args.windows, data_from=args.data_from)
+        r = run(ckpt, args.windows, data_from=args.data_from, regime=regime)
+        r["regime"] = regime
         results.append(r)
         for state, m in r["states"].items():
             print(

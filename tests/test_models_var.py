@@ -285,3 +285,34 @@ def test_block_causal_attention_equals_masked_attention():
     sizes = [1, 4, 16]
     ref = F.scaled_dot_product_attention(q, k, v, attn_mask=block_causal_mask(sizes))
     torch.testing.assert_close(block_causal_attention(q, k, v, sizes), ref)
+
+
+def test_position_shift_moves_every_token_encoding():
+    from napari_var_emitter.models.posenc import sincos_2d
+
+    plain = sincos_2d(4, 5, 16, stride=4)
+    zero = sincos_2d(4, 5, 16, stride=4, shift=torch.zeros(2, 2))
+    assert zero.shape == (2, 20, 16) and torch.allclose(zero[0], plain) and torch.allclose(zero[1], plain)
+    # shifting by one token (4 px) in x gives the encoding of the next token column
+    moved = sincos_2d(4, 5, 16, stride=4, shift=torch.tensor([[0.0, 4.0]]))[0].view(4, 5, 16)
+    assert torch.allclose(moved[:, :-1], plain.view(4, 5, 16)[:, 1:], atol=1e-5)
+
+
+def test_position_jitter_acts_in_training_only():
+    torch.manual_seed(0)
+    config = tiny_var(position_jitter_px=16.0)
+    model = build_model(config)
+    plain = build_model(tiny_var(position_jitter_px=0.0))
+    plain.load_state_dict(model.state_dict())
+    x, _ = batch()
+    with torch.no_grad():
+        model.eval()
+        plain.eval()
+        assert torch.equal(model(x)[0], plain(x)[0])  # inference: positions as they are
+        model.train()
+        plain.train()
+        torch.manual_seed(1)
+        a = model(x)[0]
+        torch.manual_seed(1)
+        b = plain(x)[0]
+    assert not torch.allclose(a, b)  # training: every sample's token positions shifted

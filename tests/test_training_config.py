@@ -39,7 +39,10 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
     assert unet.model.input_offset == cfg.model.input_offset
     fine = TrainConfig.from_json(CONFIGS / "default_cpu_fine.json")  # stage 2: the patch heads alone
     assert fine.init_from == Path("runs/default/best.pt") and fine.train_only == ("fine.",)
-    assert fine.model == cfg.model and fine.data.simulation.partner_fraction == 0.5
+    # the same model; stage 2 names the scale stage 1's validation chose (its own data are pair-rich)
+    assert fine.model == cfg.model.model_copy(update={"localize_scale": 2})
+    assert fine.data.simulation.partner_fraction == 0.5
+    assert cfg.model.position_jitter_px >= (cfg.model.tile_size - cfg.data.tile_size) / 2  # inference tiles
     assert fine.data.density_range == cfg.data.density_range and fine.checkpoint.monitor == "val_loss"
 
 

@@ -64,8 +64,11 @@ def test_run_with_tiny_checkpoint_makes_map_layers(make_napari_viewer, qtbot, ch
     widget = InferenceWidget(viewer)
     widget.set_checkpoint(checkpoint)
     assert list(widget.scale_boxes) == [1, 2, 4, 8]
-    # by default the scale the checkpoint localizes on is shown (camera resolution)
-    assert widget.selected_scales() == (1,)
+    # the widget opened on the bundled model with the scale it localizes on checked; that choice carries over
+    from napari_var_emitter.checkpoints import default_checkpoint_path, load_checkpoint
+
+    bundled = load_checkpoint(default_checkpoint_path())["model_config"]["localize_scale"]
+    assert widget.selected_scales() == (bundled,)
     for box in widget.scale_boxes.values():
         box.value = True
     _run(qtbot, widget)

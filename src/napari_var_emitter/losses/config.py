@@ -13,7 +13,8 @@ class LossConfig(BaseModel):
     Output scale k > 0 (of K) ramps its weight from ``scale_floor`` to 1 while ``progress`` goes from
     ``warmup * (k-1)/(K-1)`` to ``warmup * k/(K-1)``; the 1x scale always has full weight. ``scale_weights``
     multiplies each output scale (default 1). Coarse token rungs get PPXYZB-style occupancy BCE and offset
-    regression with ``coarse_weight``; the VQ commitment loss (when the model has one) gets ``vq_weight``.
+    regression with ``coarse_weight`` (their BCE, like PPXYZB's, weights positives by ``pos_weight``); the VQ
+    commitment loss (when the model has one) gets ``vq_weight``.
     ``channel_weights`` are (p, photons, dx, dy, z, bg) for PPXYZB. With ``kind="gmm"``, ``occupancy_weight``
     adds a per-frame occupancy BCE (positive pixels weighted by ``occupancy_pos_weight``) to every scale: the
     GMM loss alone has a plateau where p is uniform and only matches the count, which a model may take

@@ -60,6 +60,10 @@ class VARConfig(_CommonConfig):
     the fine-scale losses from back-propagating into the 1x hidden state (they train their own heads only).
     ``localize_scale`` is the output scale localizations are read from by default (the predictor, the
     widget); ``None`` lets training pick the scale with the best validation Jaccard index.
+    ``position_jitter_px``: in training, every sample's token positions are shifted by a random (dy, dx)
+    drawn uniformly within this many camera pixels, so the transformer cannot tie what it learns to absolute
+    positions in the training window and works on inference tiles larger than the training windows (the
+    default 24 covers 64 px tiles of a model trained on 40 px windows; docs/model.md, section 10).
     """
 
     kind: Literal["var"] = "var"
@@ -77,6 +81,7 @@ class VARConfig(_CommonConfig):
     vq_beta: float = Field(0.25, ge=0)
     detach_fine: bool = True
     localize_scale: int | None = None
+    position_jitter_px: float = Field(24.0, ge=0)
     refine_threshold: float = Field(0.05, gt=0, lt=1)
     tile_size: int | None = Field(64, ge=8)
     margin: int = Field(8, ge=0)

@@ -140,7 +140,7 @@ class VARPredictor(EmitterModel):
     def _teacher_state(self, teacher, factor: float, hw) -> torch.Tensor:
         return prediction_state(None, rasterize(teacher, factor, hw, self.config))
 
-    def _token_input(self, k: int, feats, prev_state, hw) -> torch.Tensor:
+    def _token_input(self, k: int, feats, prev_state, hw, shift=None) -> torch.Tensor:
         s = self.token_strides[k]
         f = feats[int(math.log2(s))]
         e = self.tok_in[k](f.flatten(2).transpose(1, 2))
@@ -149,8 +149,15 @@ class VARPredictor(EmitterModel):
         else:
             up = upsample_state(prev_state, self.token_strides[k - 1] // s)
             e = e + self.prev_in(up.flatten(2).transpose(1, 2))
-        pos = sincos_2d(hw[0], hw[1], e.shape[-1], s, device=e.device)
+        pos = sincos_2d(hw[0], hw[1], e.shape[-1], s, device=e.device, shift=shift)
         return e + pos + self.scale_emb[k]
+
+    def _position_shift(self, b: int, device) -> torch.Tensor | None:
+        """Per-sample (dy, dx) shift of the token positions in training (``position_jitter_px``) or None."""
+        j = self.config.position_jitter_px
+        if not self.training or j <= 0:
+            return None
+        return (torch.rand(b, 2, device=device) * 2 - 1) * j
 
     def _token_out(self, t: torch.Tensor, hw, vq_stats: list) -> tuple[torch.Tensor, torch.Tensor]:
         if self.vq is not None:
@@ -187,8 +194,11 @@ class VARPredictor(EmitterModel):
 
         # token rungs: one pass when every sample is teacher-forced, else rung by rung
         coarse, vq_stats = [], []
+        shift = self._position_shift(b, xn.device)
         if all(u is not None and bool(u.all()) for u in uses[: n_tok - 1]):
-            inputs = [self._token_input(k, feats, teach[k - 1] if k else None, hws[k]) for k in range(n_tok)]
+            inputs = [
+                self._token_input(k, feats, teach[k - 1] if k else None, hws[k], shift) for k in range(n_tok)
+            ]
             hidden = self.transformer(torch.cat(inputs, 1), sizes).split(sizes, 1)
             for k in range(n_tok):
                 out, tk = self._token_out(hidden[k], hws[k], vq_stats)
@@ -196,7 +206,7 @@ class VARPredictor(EmitterModel):
         else:
             inputs, state = [], None
             for k in range(n_tok):
-                inputs.append(self._token_input(k, feats, state, hws[k]))
+                inputs.append(self._token_input(k, feats, state, hws[k], shift))
                 out, tk = self._token_out(
                     self.transformer(torch.cat(inputs, 1), sizes[: k + 1])[:, -sizes[k] :], hws[k], vq_stats
                 )

@@ -268,7 +268,7 @@ class Trainer:
         """The model config, with ``localize_scale`` picked from the last validation when it is None: the
         output scale with the best Jaccard index (a finer scale must beat the coarser ones by 0.005)."""
         mc = self.cfg.model
-        if not hasattr(mc, "localize_scale") or mc.localize_scale is not None:  # U-Net, or named in the config
+        if not hasattr(mc, "localize_scale") or mc.localize_scale is not None:  # U-Net, or named in config
             return mc
         metrics = self.state.metrics or {}
         best, best_ji = 1, -1.0
