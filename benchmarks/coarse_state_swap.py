@@ -27,12 +27,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from napari_var_emitter.checkpoints import default_checkpoint_path, load_model
-from napari_var_emitter.evaluation import evaluate
-from napari_var_emitter.inference.postprocess import localize
-from napari_var_emitter.simulation import SimulationConfig
-from napari_var_emitter.training.config import SimulationData
-from napari_var_emitter.training.data import SimulatedBatches
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from napari_var_emitter.checkpoints import default_checkpoint_path, load_model  # noqa: E402
+from napari_var_emitter.evaluation import evaluate  # noqa: E402
+from napari_var_emitter.inference.postprocess import localize  # noqa: E402
+from napari_var_emitter.simulation import SimulationConfig  # noqa: E402
+from napari_var_emitter.training.config import SimulationData  # noqa: E402
+from napari_var_emitter.training.data import SimulatedBatches  # noqa: E402
+from run_all import REGIMES  # noqa: E402
 
 HELD_OUT_SEED = 9_500_000
 STATES = ("own", "ground truth", "all ones")
@@ -52,7 +54,7 @@ def run(
     sim = SimulationConfig.model_validate(
         {k: v for k, v in stored.items() if k in SimulationConfig.model_fields}
     )
-    if regime:  # e.g. the low-SNR regime of run_all.py: photons U(300, 1500), background 100
+    if regime:  # e.g. a regime of run_all.py (photon and background ranges)
         sim = sim.model_copy(update=regime)
     data = SimulationData(simulation=sim, tile_size=40, density_range=(0.1, 3.0))
     source = SimulatedBatches(data, model.n_frames, batch, seed=HELD_OUT_SEED)
@@ -111,11 +113,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
-    regime = (
-        {"photons": (300.0, 1500.0), "photon_distribution": "uniform", "background": (100.0, 100.0)}
-        if args.low_snr
-        else None
-    )
+    regime = {**REGIMES["low SNR"], "photon_distribution": "uniform"} if args.low_snr else None
     results = []
     for ckpt in args.checkpoint:
         r = run(ckpt, args.windows, data_from=args.data_from, regime=regime)

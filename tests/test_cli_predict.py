@@ -65,6 +65,9 @@ def test_predict_writes_table_and_summary(files, tmp_path, capsys, ext):
     assert table.x_nm.between(0, 24 * 110.0).all() and table.y_nm.between(0, 24 * 110.0).all()
 
 
+_ARGV = ["predict", "{d}/movie.ome.tif", "--checkpoint", "{d}/unet1.pt", "--out", "{o}/l.csv"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -73,29 +76,11 @@ def test_predict_writes_table_and_summary(files, tmp_path, capsys, ext):
             "file not found",
         ),
         (
-            [
-                "predict",
-                "{d}/movie.ome.tif",
-                "--checkpoint",
-                "{d}/unet1.pt",
-                "--out",
-                "{o}/l.csv",
-                "--camera-e-per-adu",
-                "0",
-            ],
+            [*_ARGV, "--camera-e-per-adu", "0"],
             "e-per-adu",
         ),
         (
-            [
-                "predict",
-                "{d}/movie.ome.tif",
-                "--checkpoint",
-                "{d}/unet1.pt",
-                "--out",
-                "{o}/l.csv",
-                "--camera-qe",
-                "1.5",
-            ],
+            [*_ARGV, "--camera-qe", "1.5"],
             "qe",
         ),
         (
@@ -111,29 +96,11 @@ def test_predict_writes_table_and_summary(files, tmp_path, capsys, ext):
             "missing.pt",
         ),
         (
-            [
-                "predict",
-                "{d}/movie.ome.tif",
-                "--checkpoint",
-                "{d}/unet1.pt",
-                "--out",
-                "{o}/l.csv",
-                "--scale",
-                "2",
-            ],
+            [*_ARGV, "--scale", "2"],
             "not produced by this model",
         ),
         (
-            [
-                "predict",
-                "{d}/movie.ome.tif",
-                "--checkpoint",
-                "{d}/unet1.pt",
-                "--out",
-                "{o}/l.csv",
-                "--scale",
-                "0",
-            ],
+            [*_ARGV, "--scale", "0"],
             "--scale",
         ),
     ],

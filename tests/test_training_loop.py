@@ -300,3 +300,5 @@ def test_init_from_a_checkpoint_and_train_only_some_parameters(tmp_path):
     unet = train(tiny_config(TINY_UNET, epochs=1), tmp_path / "d", progress=False).last_checkpoint
     with pytest.raises(CheckpointError, match="init_from"):
         train(tiny_config(epochs=1, init_from=str(unet)), tmp_path / "e", progress=False)
+    with pytest.raises(CheckpointError, match="missing.pt: init_from: no such checkpoint file"):
+        train(tiny_config(epochs=1, init_from=str(tmp_path / "missing.pt")), tmp_path / "f", progress=False)

@@ -65,11 +65,10 @@ class MultiScaleLoss(nn.Module):
         aux: dict | None = None,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, mc = self.config, self.model_config
-        full_targets = targets.to(outputs[0].device)
+        targets = targets.to(outputs[0].device)
         total = outputs[0].new_zeros(())
         comps: dict[str, torch.Tensor | float] = {}
         for k, out in enumerate(outputs):
-            targets = full_targets
             f = out.shape[-1] / targets.frame_hw[1]
             name = _label(f)
             wk = scale_weight(k, len(outputs), progress, cfg)
@@ -105,7 +104,7 @@ class MultiScaleLoss(nn.Module):
             if coarse and cfg.coarse_weight > 0:
                 bce = reg = total.new_zeros(())
                 for out, s in zip(coarse, aux["token_strides"], strict=True):
-                    tmap = rasterize(full_targets, 1 / s, out.shape[-2:], mc)
+                    tmap = rasterize(targets, 1 / s, out.shape[-2:], mc)
                     t = ppxyzb_loss(out, tmap, 1 / s, cfg.pos_weight)
                     bce, reg = bce + t["bce"], reg + t["reg"]
                 comps["coarse/bce"], comps["coarse/reg"] = bce, reg

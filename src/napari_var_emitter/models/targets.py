@@ -71,15 +71,6 @@ class EmitterTargets:
     def __len__(self) -> int:
         return int(self.xyz.shape[0])
 
-    def crop(self, y0: int, x0: int, h: int, w: int) -> EmitterTargets:
-        """The targets of the window rows ``y0:y0+h``, columns ``x0:x0+w`` in that window's coordinates;
-        emitters outside it become padding."""
-        xyz = self.xyz.clone()
-        xyz[..., 0] -= x0
-        xyz[..., 1] -= y0
-        inside = (xyz[..., 0] >= 0) & (xyz[..., 0] < w) & (xyz[..., 1] >= 0) & (xyz[..., 1] < h)
-        return EmitterTargets(xyz, self.photons, self.mask & inside, self.bg[:, y0 : y0 + h, x0 : x0 + w])
-
     def select(self, index: torch.Tensor) -> EmitterTargets:
         """The sub-batch at ``index`` (a bool or integer tensor over B)."""
         return EmitterTargets(self.xyz[index], self.photons[index], self.mask[index], self.bg[index])

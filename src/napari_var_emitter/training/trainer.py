@@ -249,7 +249,10 @@ class Trainer:
         model); ``train_only``: freeze every parameter outside the given name prefixes."""
         c = self.cfg
         if c.init_from is not None:
-            ckpt = load_checkpoint(c.init_from)
+            try:
+                ckpt = load_checkpoint(c.init_from)
+            except CheckpointError as exc:  # name the config key that points at it
+                raise CheckpointError(c.init_from, f"init_from: {exc.problem}") from None
             try:
                 model.load_state_dict(ckpt["state_dict"])
             except RuntimeError as exc:
