@@ -1,7 +1,7 @@
 """Where the time of ``predict`` goes: stage timers over one run, written as JSON.
 
     python benchmarks/profile_predict.py [--frames 1000] [--densities 0.5 2 5] [--size 64] [--threads 1] \
-        [--on-disk] [--refine/--no-refine] [--batch-size N] [--json profile.json]
+        [--on-disk] [--refine/--no-refine] [--scale F] [--batch-size N] [--json profile.json]
 
 Simulated movies (blinking emitters, 100 nm pixels; one per density) are localized by the bundled model (or
 ``--checkpoint``) from memory or, with ``--on-disk``, from an OME-TIFF written to a temporary folder.
@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--on-disk", action="store_true", help="read the movie from an OME-TIFF file")
     ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None)
+    ap.add_argument("--scale", type=int, help="output scale to localize (default: the checkpoint's)")
     ap.add_argument("--json", help="write the profile to this JSON file")
     args = ap.parse_args(argv)
 
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
     camera = simulated_movie(1).config.camera
     kw = {"batch_size": args.batch_size, "camera": camera, "pixel_size_nm": 100.0, "refine": args.refine}
+    kw["scale"] = args.scale
     predictor = Predictor(load_model(args.checkpoint, device="cpu"), device="cpu", **kw)
     timers = Timers()
     instrument(predictor, timers)

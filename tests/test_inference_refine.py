@@ -45,6 +45,17 @@ def _seeded(em: pd.DataFrame, jitter_nm: float, seed: int = 0) -> pd.DataFrame:
     return t
 
 
+def _placed_emitters_only(background: float) -> SimulationConfig:
+    """24x24 px frames on an ideal camera with no random emitters: the test places its own."""
+    return SimulationConfig(
+        frame_size=(24, 24),
+        density=0.0,
+        background=(background, background),
+        psf={"sigma_px": (1.15, 1.15)},
+        camera=IDEAL,
+    )
+
+
 @pytest.mark.parametrize("camera", [IDEAL, {}], ids=["ideal", "scmos"])
 def test_isolated_emitters_reach_the_crlb_with_calibrated_sigmas(camera):
     frames, em, cam = _isolated(camera)
@@ -95,13 +106,7 @@ def test_double_detections_of_one_emitter_become_one():
 
 def test_a_close_neighbour_does_not_drag_the_fit():
     """Two bright emitters 3 px apart in one frame: each fit models the other, so both stay unbiased."""
-    cfg = SimulationConfig(
-        frame_size=(24, 24),
-        density=0.0,
-        background=(60.0, 60.0),
-        psf={"sigma_px": (1.15, 1.15)},
-        camera=IDEAL,
-    )
+    cfg = _placed_emitters_only(60.0)
     rng = np.random.default_rng(4)
     xs = np.array([10.3, 13.3]) * 100.0
     errors = []
@@ -117,6 +122,7 @@ def test_a_close_neighbour_does_not_drag_the_fit():
 
 
 def test_predictor_refines_by_default_and_it_pays_on_the_bundled_model():
+    from napari_var_emitter.evaluation.matching import match
     from napari_var_emitter.evaluation.metrics import evaluate
     from napari_var_emitter.inference.predictor import Predictor
 
@@ -127,5 +133,48 @@ def test_predictor_refines_by_default_and_it_pays_on_the_bundled_model():
     t_on, t_off = on.predict(movie.frames).table, off.predict(movie.frames).table
     assert t_on.attrs["psf_refinement"] is True
     m_on, m_off = evaluate(t_on, movie.emitters), evaluate(t_off, movie.emitters)
-    assert m_on["rmse_lat"] < 0.9 * m_off["rmse_lat"]
+    # the typical error (median); the RMSE over all matches within 250 nm is dominated by a tail of large
+    # errors (close neighbours, emitters on for part of a frame)
+    typical = [
+        np.median(np.hypot(*match(t, movie.emitters).pairs()[["dx_nm", "dy_nm"]].to_numpy().T))
+        for t in (t_on, t_off)
+    ]
+    assert typical[0] < 0.6 * typical[1]
     assert m_on["jaccard"] >= m_off["jaccard"] - 0.02
+
+
+def test_a_spurious_neighbour_does_not_pull_a_real_emitter():
+    """A detection where this frame shows nothing (a network guess from a neighbouring frame) 2 px from a
+    real emitter: the fit finds it insignificant and stops modelling it in the emitter's box, so the emitter's
+    position stays unbiased; with the gate off (significance 0) it is pulled."""
+    from dataclasses import replace
+
+    from napari_var_emitter.inference.refine import RefineOptions
+
+    cfg = _placed_emitters_only(70.0)
+    rng = np.random.default_rng(7)
+    x0, ghost_x = 1030.0, 1230.0
+    gated, ungated, crlb = [], [], []
+    for _ in range(60):
+        truth = pd.DataFrame({"frame": [0], "x_nm": [x0], "y_nm": [1150.0], "photons": [2500.0]})
+        movie = simulate(cfg, 1, seed=int(rng.integers(1 << 30)), emitters=truth)
+        frames = adu_to_photons(movie.frames, cfg.camera)
+        net = pd.DataFrame(
+            {
+                "frame": [0, 0],
+                "x_nm": [x0 + rng.normal(0, 20), ghost_x],
+                "y_nm": [1150.0, 1150.0],
+                "z_nm": 0.0,
+                "photons": [2500.0, 2000.0],
+                "bg": 70.0,
+                "prob": [1.0, 0.6],
+            }
+        )
+        for opt, store in ((RefineOptions(), gated), (replace(RefineOptions(), significance=0.0), ungated)):
+            out = refine_gaussian(net, frames, np.arange(1), 100.0, cfg.camera, opt)
+            real = out.iloc[(out.x_nm - x0).abs().argmin()]
+            store.append(real.x_nm - x0)
+        crlb.append(movie.emitters.crlb_x_nm.iloc[0])
+    rms = lambda v: float(np.sqrt(np.mean(np.square(v))))  # noqa: E731
+    assert rms(gated) < 1.3 * rms(crlb)
+    assert rms(ungated) > 1.3 * rms(gated)

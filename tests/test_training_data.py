@@ -130,3 +130,26 @@ def test_missing_labelled_path_names_it(tmp_path):
     with pytest.raises(InputFileError, match="nowhere.h5.*not found"):
         train(cfg, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_on_time_is_drawn_per_window():
+    """With ``on_time_range`` some windows blink fast (neighbour frames unlike the centre), others persist."""
+    sim = SimulationConfig(density=3.0, photons=(3000.0, 5000.0))
+    data = SimulationData(simulation=sim, tile_size=32, on_time_range=(0.05, 50.0))
+
+    def frame_correlations(batch):
+        x = batch.x.numpy()
+        x = x - np.median(x, axis=(2, 3), keepdims=True)
+        return np.array([np.corrcoef(w[0].ravel(), w[2].ravel())[0, 1] for w in x])
+
+    drawn = frame_correlations(SimulatedBatches(data, 3, 32, seed=4)[0])
+    assert drawn.min() < 0.3 and drawn.max() > 0.7
+    fixed = frame_correlations(
+        SimulatedBatches(data.model_copy(update={"on_time_range": None}), 3, 32, seed=4)[0]
+    )
+    assert np.ptp(fixed) < np.ptp(drawn)
+
+
+def test_on_time_range_is_validated():
+    with pytest.raises(ValueError, match="on_time_range"):
+        SimulationData(on_time_range=(0.0, 2.0))

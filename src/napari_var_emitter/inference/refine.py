@@ -7,7 +7,11 @@ adjacent pixels) are dropped first. Then every localization's ``box`` x ``box`` 
 is fitted with a pixel-integrated Gaussian ``mu = bg + N * Ex(x, s) * Ey(y, s) + others`` by damped Fisher
 scoring (iteratively re-weighted least squares). ``others`` is the current model of the other detections of
 the same frame whose PSF reaches into the patch, so all fits of a frame are joint and close neighbours do not
-drag each other.
+drag each other. After a quarter of the iterations, a detection whose fitted photons are below
+``significance`` times their Cramer-Rao standard deviation (nothing this frame's pixels support: typically
+the network's guess from a neighbouring frame) is taken out of its neighbours' model for the remaining
+iterations; it is still fitted and reported, but no longer pulls photons and position from the emitters
+around it.
 
 The weights are the camera's pixel variance (:func:`~napari_var_emitter.camera.pixel_variance`:
 photo-electron shot noise, EMCCD excess noise, read noise as added variance), so for an ideal camera this is
@@ -35,7 +39,8 @@ N_PARAMS = 5  # x, y, photons, bg, sigma
 
 @dataclass(frozen=True)
 class RefineOptions:
-    """Fit settings. ``sigma_px`` seeds the PSF width (pixels); ``sigma_range_px`` bounds it."""
+    """Fit settings. ``sigma_px`` seeds the PSF width (pixels); ``sigma_range_px`` bounds it; a detection
+    stays in its neighbours' joint model only with photons / sd(photons) >= ``significance`` (0: always)."""
 
     box: int = 7
     n_iter: int = 8
@@ -44,6 +49,7 @@ class RefineOptions:
     max_shift_px: float = 1.5
     damping: float = 1e-3
     merge_px: float = 0.6
+    significance: float = 3.0
 
 
 def _profile(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -210,6 +216,7 @@ class _Others:
     def __init__(self, pairs: torch.Tensor, corner: torch.Tensor, box: int, n: int) -> None:
         self.n, self.box = n, box
         self.i, self.j = pairs[:, 0], pairs[:, 1]
+        self.weight: torch.Tensor | None = None  # (P, 1, 1) per pair: is j modelled in i's box (see gate)
         if len(pairs) == 0:
             return
         d = (corner[self.i] - corner[self.j]).round().long()  # (P, 2): box i's corner in j's pixel frame
@@ -233,8 +240,16 @@ class _Others:
         u = slot[self.j]
         gx = ex[u[:, None], self.cols]  # (P, box)
         gy = ey[u[:, None], self.rows]
-        spot = theta[self.j, 2:3, None] * gy[:, :, None] * gx[:, None, :]
+        photons = theta[self.j, 2:3, None]
+        if self.weight is not None:
+            photons = photons * self.weight.to(theta.dtype)
+        spot = photons * gy[:, :, None] * gx[:, None, :]
         return out.index_add_(0, self.i, spot.reshape(len(u), -1))
+
+    def gate(self, keep: torch.Tensor) -> None:
+        """From now on model only the detections ``keep`` (K,) bool in their neighbours' boxes."""
+        if len(self.i):
+            self.weight = keep[self.j][:, None, None]
 
 
 def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: float):
@@ -287,8 +302,11 @@ def _fit(
     lam = torch.full((theta.shape[0], 1), float(opt.damping), dtype=theta.dtype)
     eye = torch.eye(N_PARAMS, dtype=theta.dtype)
     others = _Others(pairs, corner, box, theta.shape[0])
-    for _ in range(int(opt.n_iter)):
+    n_iter, gate_at = int(opt.n_iter), int(opt.n_iter) // 4  # gate after a quarter of the iterations
+    for it in range(n_iter):
         mu, jac = _model(theta, box)
+        if it == gate_at and opt.significance > 0 and len(pairs):
+            others.gate(_significant(theta, mu + others(theta), jac, camera, opt.significance))
         mu = (mu + others(theta)).clamp(min=1e-6)
         wgt = 1.0 / pixel_variance(mu, camera)
         jw = jac * wgt[..., None]
@@ -309,6 +327,16 @@ def _fit(
     mu = (mu + others(theta)).clamp(min=1e-6)
     jw = jac / pixel_variance(mu, camera)[..., None]
     return theta, jw.transpose(1, 2) @ jac
+
+
+def _significant(
+    theta: torch.Tensor, mu: torch.Tensor, jac: torch.Tensor, camera: CameraConfig | None, z: float
+) -> torch.Tensor:
+    """(K,) True where the fitted photons are at least ``z`` Cramer-Rao standard deviations above zero."""
+    jw = jac / pixel_variance(mu.clamp(min=1e-6), camera)[..., None]
+    var = torch.diagonal(_covariance((jw.transpose(1, 2) @ jac).double()), dim1=-2, dim2=-1)[:, 2]
+    sd = var.clamp(min=0).sqrt().to(theta.dtype)
+    return torch.nan_to_num(theta[:, 2] - z * sd, nan=-1.0) >= 0
 
 
 def _accept(

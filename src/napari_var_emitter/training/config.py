@@ -31,6 +31,10 @@ class SimulationData(_Strict):
     density_range: tuple[float, float] | None = Field(
         None, description="emitters/um^2/frame drawn uniformly per window; None: simulation.density"
     )
+    on_time_range: tuple[float, float] | None = Field(
+        None,
+        description="mean on-time (frames) drawn log-uniformly per window; None: simulation.on_time_frames",
+    )
     label_photon_floor: float = Field(
         0.0, ge=0, description="emitters with fewer photons in the target frame are not labels (still imaged)"
     )
@@ -42,6 +46,8 @@ class SimulationData(_Strict):
     def _check_range(self) -> SimulationData:
         if self.density_range is not None and not 0 <= self.density_range[0] <= self.density_range[1]:
             raise ValueError("density_range must be (lo, hi) with 0 <= lo <= hi")
+        if self.on_time_range is not None and not 0 < self.on_time_range[0] <= self.on_time_range[1]:
+            raise ValueError("on_time_range must be (lo, hi) frames with 0 < lo <= hi")
         return self
 
 

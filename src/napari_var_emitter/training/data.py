@@ -103,7 +103,7 @@ class SimulatedBatches(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> Batch:
-        """One simulated movie per window (F frames), so that the density is drawn per window."""
+        """One simulated movie per window (F frames): density and mean on-time are drawn per window."""
         from ..simulation import simulate
 
         rng = seeded_rng(self.seed, self.stream, self.rank, index)
@@ -113,11 +113,16 @@ class SimulatedBatches(Dataset):
             rng.uniform(*self.data.density_range, b) if self.data.density_range else np.full(b, sim.density)
         )
         seeds = rng.integers(2**31 - 1, size=b)
+        on_times = (
+            np.exp(rng.uniform(*np.log(self.data.on_time_range), b))
+            if self.data.on_time_range
+            else np.full(b, sim.on_time_frames)
+        )
         cfg = sim.model_copy(update={"frame_size": (self.data.tile_size,) * 2})
         frames, tables, backgrounds = [], [], []
         for k in range(b):
             movie = simulate(
-                cfg.model_copy(update={"density": float(densities[k])}),
+                cfg.model_copy(update={"density": float(densities[k]), "on_time_frames": float(on_times[k])}),
                 f,
                 seed=int(seeds[k]),
                 compute_crlb=False,

@@ -214,6 +214,7 @@ class Trainer:
         if isinstance(data, SimulationData):
             sim = data.simulation.model_dump(mode="json")
             sim["density_range"] = list(data.density_range) if data.density_range else None
+            sim["on_time_range"] = list(data.on_time_range) if data.on_time_range else None
             sim["tile_size"] = data.tile_size
             return sim["camera"], sim
         return data.camera.model_dump(mode="json"), {"labelled": True, "tile_size": data.tile_size}
