@@ -192,6 +192,21 @@ def test_fine_rungs_run_only_at_candidates(hw):
         assert (s[:, 0][m] != var_module.EMPTY_LOGIT).all()
 
 
+def test_dense_first_layer_equals_per_patch_convolutions(monkeypatch):
+    """At many candidates inference runs the patch heads' first layer over the whole frame: same maps."""
+    torch.manual_seed(0)
+    model = build_model(tiny_var(n_frames=3, refine_threshold=0.001)).eval()
+    x = torch.rand(2, 3, 16, 20) * 100
+    with torch.no_grad():
+        monkeypatch.setattr(model, "dense_first_layer_fraction", 1.0)  # never dense
+        per_patch = model(x)
+        monkeypatch.setattr(model, "dense_first_layer_fraction", 0.0)  # always dense
+        dense = model(x)
+    assert torch.equal(per_patch[0], dense[0])
+    for a, b in zip(per_patch[1:], dense[1:], strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_max_scale_stops_the_ladder_without_changing_coarser_scales():
     torch.manual_seed(0)
     model = build_model(tiny_var(n_frames=1, refine_threshold=0.001)).eval()

@@ -68,13 +68,21 @@ class PatchHead(nn.Module):
                 torch.logit(torch.tensor(min(max(prior, 1e-6), 0.5)))
             )
 
-    def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        """(K, c_in, 5, 5) patches -> (K, n_out, f, f) activated children of each patch's centre pixel."""
-        h = F.relu(self.conv2(F.relu(self.conv1(patches))))
+    def forward(self, patches: torch.Tensor, first_layer_done: bool = False) -> torch.Tensor:
+        """(K, c_in, 5, 5) patches -> (K, n_out, f, f) activated children of each patch's centre pixel; with
+        ``first_layer_done`` the input is the first layer's output instead, (K, c, 3, 3) after its ReLU."""
+        h1 = patches if first_layer_done else F.relu(self.conv1(patches))
+        h = F.relu(self.conv2(h1))
         return activate(F.pixel_shuffle(self.out(h), self.factor))
 
 
 class VARPredictor(EmitterModel):
+    dense_first_layer_fraction = 0.08
+    """At inference, when more than this fraction of the pixels are 1x candidates, the patch heads' first
+    convolution runs once over the whole frame and each candidate gathers its 3x3 outputs (the same numbers
+    up to float rounding; cheaper than per-patch convolutions above ~8 % candidates on a CPU: see
+    docs/benchmarks/speed_notes.md)."""
+
     def __init__(self, config: VARConfig):
         super().__init__(config)
         c = config
@@ -261,12 +269,19 @@ class VARPredictor(EmitterModel):
         offs = torch.arange(2 * r + 1, device=xn.device)
         rr = (ri[:, None] + offs)[:, :, None]
         cc = (ci[:, None] + offs)[:, None, :]
+        rr3, cc3 = rr[:, : 2 * r - 1], cc[:, :, : 2 * r - 1]  # the first layer's 3x3 outputs of each patch
+        dense_first = not self.training and len(bi) > self.dense_first_layer_fraction * cand.numel()
         for k, head in enumerate(self.fine[:n_heads]):
             f = self.scales[k + 1]
             folded = state if f_prev == 1 else F.pixel_unshuffle(state, f_prev)
             grid = F.pad(torch.cat([base, folded], 1), (r, r, r, r))
-            patches = grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2)  # (K, C, 5, 5)
-            blocks = head(patches) if len(bi) else out1.new_zeros(0, out1.shape[1], f, f)
+            if not len(bi):
+                blocks = out1.new_zeros(0, out1.shape[1], f, f)
+            elif dense_first:  # (B, Hp + 2, Wp + 2, c) first layer at every pixel, 3x3 of it per candidate
+                h1 = F.relu(head.conv1(grid)).permute(0, 2, 3, 1)
+                blocks = head(h1[bi[:, None, None], rr3, cc3].permute(0, 3, 1, 2), first_layer_done=True)
+            else:
+                blocks = head(grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2))  # (K, C, 5, 5) patches
             dense = self._scatter(blocks, out1, bi, ri, ci, f)
             results.append(dense)
             state, f_prev = prediction_state(dense), f
@@ -293,14 +308,15 @@ class VARPredictor(EmitterModel):
         ``macs_per_pixel`` assumes ``candidate_fraction`` of the camera pixels are candidates
         (``macs_per_candidate`` each); ``macs_per_pixel_dense`` is the cost when every pixel is one."""
         x = torch.full((1, self.n_frames, h, w), float(self.config.input_offset))
-        saved = self.refine_threshold
+        saved = self.refine_threshold, self.dense_first_layer_fraction
         try:
             self.refine_threshold = 1.0  # no candidates: encoder + tokens + 1x
             base = count_macs(self, x) / (h * w)
-            self.refine_threshold = 1e-30  # every pixel a candidate
+            self.refine_threshold = 1e-30  # every pixel a candidate, each with its own patch convolutions
+            self.dense_first_layer_fraction = 1.0
             per_cand = count_macs(self, x) / (h * w) - base
         finally:
-            self.refine_threshold = saved
+            self.refine_threshold, self.dense_first_layer_fraction = saved
         return {
             "params": n_params(self),
             "macs_per_pixel": base + candidate_fraction * per_cand,
