@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from napari_var_emitter.checkpoints import default_checkpoint_path, load_model  # noqa: E402
 from napari_var_emitter.evaluation.matching import match  # noqa: E402
 from napari_var_emitter.inference import Predictor  # noqa: E402
-from run_all import MOVIES, REGIMES, make_movie, score, sim_config  # noqa: E402
+from run_all import MOVIES, REGIMES, score  # noqa: E402
+from tile_ablation import movies  # noqa: E402
 
 SEED = 9_800_000
 DENSITIES = (0.5, 2.0)
@@ -104,28 +105,23 @@ def main(argv=None) -> int:
     camera, px = loaded.camera, float(loaded.pixel_size_nm)
     gated = Predictor(loaded, device="cpu", camera=camera, pixel_size_nm=px)
     ungated = Predictor(loaded, device="cpu", camera=camera, pixel_size_nm=px)
-    ungated._refine_options = replace(ungated._refine_options, significance=0.0)
+    ungated.refine_options = replace(ungated.refine_options, significance=0.0)
     iso_keys = ("rmse_over_crlb", "locking_max_ratio", "sigma_calibration_x", "sigma_calibration_y")
     cells = []
-    for m_i, (kind, on_time) in enumerate(MOVIES.items()):
-        for r_i, (regime, params) in enumerate(REGIMES.items()):
-            for d_i, density in enumerate(DENSITIES):
-                cfg = sim_config(params, density, camera, px, (1.0, 1.3), on_time or 1.0)
-                movie = make_movie(cfg, kind, args.frames, SEED + 1000 * m_i + 100 * r_i + d_i)
-                truth = movie.emitters.reset_index(drop=True)
-                shape, lowest = movie.frames.shape[1:], params["photons"][0]
-                cell = {"movie": kind, "regime": regime, "density": density}
-                for name, pred in (("gate", gated), ("no_gate", ungated)):
-                    table = pred.predict(movie.frames).table
-                    s = score(table, truth, shape, px, lowest)
-                    cell[name] = {"jaccard": float(s["jaccard"]), **{k: float(s[k]) for k in iso_keys}}
-                    if name == "gate":
-                        cell["anatomy"] = anatomy(table, truth)
-                        cell["rules"] = {
-                            f"z<{z:g} & p<{p:g}": rule_jaccard(table, truth, z, p) for z, p in RULES
-                        }
-                cells.append(cell)
-                print(describe(cell), flush=True)
+    for kind in MOVIES:
+        for (regime, density), movie in movies(camera, px, args.frames, kind, DENSITIES, seed=SEED).items():
+            truth = movie.emitters.reset_index(drop=True)
+            shape, lowest = movie.frames.shape[1:], REGIMES[regime]["photons"][0]
+            cell = {"movie": kind, "regime": regime, "density": density}
+            for name, pred in (("gate", gated), ("no_gate", ungated)):
+                table = pred.predict(movie.frames).table
+                s = score(table, truth, shape, px, lowest)
+                cell[name] = {"jaccard": float(s["jaccard"]), **{k: float(s[k]) for k in iso_keys}}
+                if name == "gate":
+                    cell["anatomy"] = anatomy(table, truth)
+                    cell["rules"] = {f"z<{z:g} & p<{p:g}": rule_jaccard(table, truth, z, p) for z, p in RULES}
+            cells.append(cell)
+            print(describe(cell), flush=True)
     if args.json:
         meta = {"checkpoint": Path(args.checkpoint).name, "frames": args.frames, "seed": SEED}
         Path(args.json).write_text(json.dumps({**meta, "cells": cells}, indent=1) + "\n")

@@ -39,8 +39,15 @@ def parse_entry(text: str) -> tuple[str, int | None, int | None]:
 
 
 def movies(
-    camera, pixel_size_nm: float, frames: int, kind="blinking", densities=DENSITIES, regimes=None
+    camera,
+    pixel_size_nm: float,
+    frames: int,
+    kind="blinking",
+    densities=DENSITIES,
+    regimes=None,
+    seed: int = SEED,
 ) -> dict:
+    """``{(regime, density): movie}`` of ``run_all.py``'s regimes, one seed each from ``seed``."""
     out = {}
     on_time = MOVIES[kind] or 1.0
     offset = 0 if kind == "blinking" else 1000
@@ -49,8 +56,7 @@ def movies(
             continue
         for d_i, density in enumerate(densities):
             cfg = sim_config(params, density, camera, pixel_size_nm, (1.0, 1.3), on_time)
-            seed = SEED + offset + 10 * r_i + d_i
-            out[(regime, density)] = make_movie(cfg, kind, frames, seed)
+            out[(regime, density)] = make_movie(cfg, kind, frames, seed + offset + 10 * r_i + d_i)
     return out
 
 

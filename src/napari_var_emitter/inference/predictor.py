@@ -175,8 +175,9 @@ class Predictor:
             (bool(sim) and psf.get("kind", "gaussian") == "gaussian") if refine is None else bool(refine)
         )
         lo, hi = psf.get("sigma_px", (1.0, 1.3))
-        #: fit settings; the PSF width seed is the middle of the training range
-        self._refine_options = RefineOptions(sigma_px=0.5 * (float(lo) + float(hi)))
+        #: PSF-fit settings (:class:`.refine.RefineOptions`; change them with ``dataclasses.replace``); the
+        #: PSF width seed is the middle of the training range
+        self.refine_options = RefineOptions(sigma_px=0.5 * (float(lo) + float(hi)))
         self.n_frames = int(getattr(self.model, "n_frames", 1))
         self.tile_size = getattr(self.model, "tile_size", None)
         self.margin = int(getattr(self.model, "margin", 0) or 0)
@@ -343,7 +344,7 @@ class Predictor:
             table = localize(outs[self.scale], self.scale, self.threshold, px, self.model_config, frames=idx)
             if self.refine:
                 centre = x[:, self.n_frames // 2]
-                table = refine_gaussian(table, centre, idx, px, self.camera, self._refine_options)
+                table = refine_gaussian(table, centre, idx, px, self.camera, self.refine_options)
             if self.max_sigma_nm is not None and "sigma_x_nm" in table:
                 worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
                 table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
