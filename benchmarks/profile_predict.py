@@ -79,14 +79,18 @@ def instrument(predictor: Any, timers: Timers) -> None:
     predictor._load_batch = timers.wrap("read", predictor._load_batch)
     m = predictor.model
     _hook_module(timers, "model", m)
-    parts = {"encoder": ["encoder"], "transformer": ["transformer"], "decoder": ["decoder", "head1", "out1"]}
+    if hasattr(m, "_decode"):  # in eval mode the decoder levels run through _decode, not their modules
+        m._decode = timers.wrap("model.decoder", m._decode)
+    for head in getattr(m, "fine", []):  # the patch heads at many candidates run through dense()
+        head.dense = timers.wrap("model.fine", head.dense)
+    parts = {"encoder": ["encoder"], "transformer": ["transformer"], "decoder": ["head1", "out1"]}
     parts["fine"] = ["fine"]
     for label, names in parts.items():
         for n in names:
             sub = getattr(m, n, None)
             if sub is None:
                 continue
-            subs = list(sub) if n in ("decoder", "fine") else [sub]
+            subs = list(sub) if n == "fine" else [sub]
             for s in subs:
                 _hook_module(timers, f"model.{label}", s)
 

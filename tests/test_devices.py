@@ -38,3 +38,21 @@ def test_denormals_are_flushed_only_inside_the_block_and_blocks_nest():
         assert float(tiny * 1.0) == 0.0  # the inner block does not end the outer one
     assert float(tiny * 1.0) != 0.0
     assert np.float32(1e-40) * np.float32(1.0) != 0.0
+
+
+@pytest.mark.parametrize("user_setting", [False, True])
+def test_the_allocator_is_tuned_once_on_glibc_unless_the_user_set_it(user_setting):
+    """CPU inference keeps freed memory for the next batch (glibc); a user's own MALLOC_* setting stands."""
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    if user_setting:
+        env["MALLOC_ARENA_MAX"] = "2"
+    code = "from napari_var_emitter.devices import keep_freed_memory as k; print(k(), k())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    expected = glibc and not user_setting
+    assert out.stdout.split() == [str(expected)] * 2

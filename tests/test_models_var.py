@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from _models_helpers import batch, tiny_var
 from napari_var_emitter.errors import ParameterError
 from napari_var_emitter.models import UNetConfig, VARConfig, build_model, model_config_adapter
+from napari_var_emitter.models import unet as unet_module
 from napari_var_emitter.models import var as var_module
 from napari_var_emitter.models.transformer import ScaleTransformer, block_causal_mask
+from napari_var_emitter.models.upconv import up_cat_conv
 
 torch.set_num_threads(1)
 
@@ -108,6 +111,7 @@ def test_token_rungs_and_1x_depend_on_the_previous_and_never_on_finer():
 def test_fine_rungs_depend_on_the_previous_rung_and_never_on_finer(k):
     torch.manual_seed(0)
     model = build_model(tiny_var(n_frames=1, refine_threshold=0.001)).eval()
+    model.dense_head_fraction = 1.0  # per-patch heads, whose forward the hook perturbs
     x = torch.rand(2, 1, 16, 16) * 100
     with torch.no_grad():
         ref = model(x)
@@ -192,15 +196,15 @@ def test_fine_rungs_run_only_at_candidates(hw):
         assert (s[:, 0][m] != var_module.EMPTY_LOGIT).all()
 
 
-def test_dense_first_layer_equals_per_patch_convolutions(monkeypatch):
-    """At many candidates inference runs the patch heads' first layer over the whole frame: same maps."""
+def test_dense_patch_heads_equal_per_patch_convolutions(monkeypatch):
+    """At many candidates inference runs the patch heads over the whole frame: same maps."""
     torch.manual_seed(0)
     model = build_model(tiny_var(n_frames=3, refine_threshold=0.001)).eval()
     x = torch.rand(2, 3, 16, 20) * 100
     with torch.no_grad():
-        monkeypatch.setattr(model, "dense_first_layer_fraction", 1.0)  # never dense
+        monkeypatch.setattr(model, "dense_head_fraction", 1.0)  # never dense
         per_patch = model(x)
-        monkeypatch.setattr(model, "dense_first_layer_fraction", 0.0)  # always dense
+        monkeypatch.setattr(model, "dense_head_fraction", 0.0)  # always dense
         dense = model(x)
     assert torch.equal(per_patch[0], dense[0])
     for a, b in zip(per_patch[1:], dense[1:], strict=True):
@@ -331,3 +335,66 @@ def test_position_jitter_acts_in_training_only():
         torch.manual_seed(1)
         b = plain(x)[0]
     assert not torch.allclose(a, b)  # training: every sample's token positions shifted
+
+
+@pytest.mark.parametrize("hw", [(8, 8), (5, 12)])
+def test_up_cat_conv_equals_convolving_the_upsampled_concatenation(hw):
+    """The decoder step inference uses (no upsampled copy) gives what the plain form gives."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6 + 4, 5, 3, padding=1)
+    low = torch.randn(2, 6, *hw)
+    skip = torch.randn(2, 4, 2 * hw[0], 2 * hw[1])
+    plain = conv(torch.cat([F.interpolate(low, scale_factor=2, mode="nearest"), skip], 1))
+    torch.testing.assert_close(up_cat_conv(conv, low, skip), plain, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="twice"):
+        up_cat_conv(conv, low, skip[..., :-1])
+
+
+@pytest.mark.parametrize("kind", ["var", "unet"])
+def test_inference_decoders_match_the_plain_upsampling_form(kind, monkeypatch):
+    torch.manual_seed(0)
+    config = tiny_var(n_frames=3) if kind == "var" else UNetConfig(n_frames=3, channels=(8, 12, 16))
+    model = build_model(config).eval()
+    x = torch.rand(2, 3, 16, 24) * 100
+    with torch.no_grad():
+        fast = model(x)
+
+        def plain(conv, low, skip):
+            return conv(torch.cat([F.interpolate(low, scale_factor=2, mode="nearest"), skip], 1))
+
+        monkeypatch.setattr(var_module if kind == "var" else unet_module, "up_cat_conv", plain)
+        slow = model(x)
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.5])
+def test_scatter_writes_each_candidates_children_at_its_pixel(fraction):
+    """The fine map holds each candidate's f x f block at its pixel and the emptied 1x values elsewhere
+    (both ways of writing it: few candidates and many)."""
+    torch.manual_seed(0)
+    out1 = torch.randn(2, 10, 12, 16)
+    cand = torch.rand(2, 12, 16) < fraction
+    cand[0, 3, 5] = True
+    bi, ri, ci = cand.nonzero(as_tuple=True)
+    blocks = torch.randn(len(bi), 10, 2, 2)
+    got = var_module.VARPredictor._scatter(blocks, out1, bi, ri, ci, 2)
+    want = out1.repeat_interleave(2, 2).repeat_interleave(2, 3)
+    want[:, 0] = var_module.EMPTY_LOGIT
+    want[:, 2:4] = 0.0
+    for k, (b, r, c) in enumerate(zip(bi.tolist(), ri.tolist(), ci.tolist(), strict=True)):
+        want[b, :, 2 * r : 2 * r + 2, 2 * c : 2 * c + 2] = blocks[k]
+    assert torch.equal(got, want)
+
+
+def test_channels_last_inference_gives_the_same_maps_in_the_standard_layout(monkeypatch):
+    torch.manual_seed(0)
+    model = build_model(tiny_var(n_frames=3, refine_threshold=0.01)).eval()
+    x = torch.rand(2, 3, 16, 24) * 100
+    with torch.no_grad():
+        fast = model(x)
+        monkeypatch.setattr(model, "channels_last_inference", False)
+        plain = model(x)
+    for a, b in zip(fast, plain, strict=True):
+        assert a.is_contiguous()
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

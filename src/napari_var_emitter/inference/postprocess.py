@@ -148,10 +148,8 @@ def localize(
             f"got {factor}, {pixel_size_nm}, {radius_nm}"
         )
     x = x.float()
-    if not torch.isfinite(x).all():
-        raise ParameterError(
-            "model outputs contain NaN or infinite values (bad input frames or a broken model)"
-        )
+    if not torch.isfinite(x[:, layout.P]).all():  # the other channels are checked where they are read
+        raise ParameterError(_NAN_MESSAGE)
     sigma = n_ch == layout.N_CHANNELS_SIGMA
     p = torch.sigmoid(x[:, layout.P]) if logits else x[:, layout.P]
     radius = radius_px(radius_nm, pixel_size_nm / factor)

@@ -23,7 +23,7 @@ import torch
 
 from .._version import __version__
 from ..camera import CameraConfig, adu_to_photons
-from ..devices import denormals_flushed, resolve_device
+from ..devices import denormals_flushed, keep_freed_memory, resolve_device
 from ..errors import InputFileError, ParameterError
 from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
@@ -132,6 +132,8 @@ class Predictor:
         from ..checkpoints import LoadedModel, load_model
 
         self.device = resolve_device(device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults on every batch's large tensors (see devices)
         if model is None or isinstance(model, str | os.PathLike):
             loaded = load_model(model, device=self.device)
         elif isinstance(model, LoadedModel):

@@ -71,25 +71,30 @@ def _edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[t
 
 
 def _model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mu`` (K, box*box) of a Gaussian spot (without ``others``) and its Jacobian (K, box*box, 5)."""
+    """``mu`` (K, box*box) of a Gaussian spot (without ``others``) and its Jacobian, parameter-major
+    (K, 5, box*box)."""
     k = torch.arange(box, dtype=theta.dtype, device=theta.device)[None, :]
     x, y, n, bg, s = (theta[:, i : i + 1] for i in range(N_PARAMS))
     ex, dex_dx, dex_ds = _edge_integral(k, x, s)
     ey, dey_dy, dey_ds = _edge_integral(k, y, s)
-    psf = ey[:, :, None] * ex[:, None, :]  # (K, row, col)
     kk = theta.shape[0]
-    mu = bg[:, :, None] + n[:, :, None] * psf
-    jac = torch.stack(
-        [
-            n[:, :, None] * ey[:, :, None] * dex_dx[:, None, :],
-            n[:, :, None] * dey_dy[:, :, None] * ex[:, None, :],
-            psf,
-            torch.ones_like(psf),
-            n[:, :, None] * (dey_ds[:, :, None] * ex[:, None, :] + ey[:, :, None] * dex_ds[:, None, :]),
-        ],
-        dim=-1,
-    )
-    return mu.reshape(kk, -1), jac.reshape(kk, -1, N_PARAMS)
+    nx = n * ex  # the photons fold into the 1-D factors: products of (K, box) before (K, box, box)
+    ny = n * ey
+    jac = torch.empty(kk, N_PARAMS, box, box, dtype=theta.dtype, device=theta.device)
+    torch.mul(ey[:, :, None], (n * dex_dx)[:, None, :], out=jac[:, 0])
+    torch.mul((n * dey_dy)[:, :, None], ex[:, None, :], out=jac[:, 1])
+    torch.mul(ey[:, :, None], ex[:, None, :], out=jac[:, 2])
+    jac[:, 3] = 1.0
+    torch.addcmul(dey_ds[:, :, None] * nx[:, None, :], ny[:, :, None], dex_ds[:, None, :], out=jac[:, 4])
+    mu = torch.addcmul(bg[:, :, None], n[:, :, None], jac[:, 2])
+    return mu.reshape(kk, -1), jac.reshape(kk, N_PARAMS, -1)
+
+
+def _fisher(jac: torch.Tensor, mu: torch.Tensor, camera: CameraConfig | None) -> tuple[torch.Tensor, ...]:
+    """Fisher information (K, 5, 5) of the Jacobian ``jac`` (K, 5, P) at ``mu`` (K, P), and the weighted
+    Jacobian ``jac / var`` (K, 5, P) it was formed with."""
+    jw = jac / pixel_variance(mu, camera)[:, None, :]
+    return jw @ jac.transpose(1, 2), jw
 
 
 def refine_gaussian(
@@ -209,47 +214,53 @@ def _neighbour_pairs(bidx, xp, yp, box: int, sigma_px: float) -> torch.Tensor:
 
 class _Others:
     """The model of the other detections of the same frame over each detection's box, for the pairs ``(i, j)``
-    (j's PSF reaches into i's box). The boxes do not move, so the offset of box i in j's pixel frame is fixed:
-    each detection's 1-D pixel profiles are evaluated once per call over the span of offsets that occur, and
-    each pair gathers its ``box`` pixels from them (a few erf per detection instead of per pair)."""
+    (j's PSF reaches into i's box). The boxes do not move, so the offset of box i in j's pixel frame is fixed.
+    Each detection's 1-D pixel profiles are evaluated once per call over the span of offsets that occur;
+    every box lists its neighbours (padded to the most any box has) and gathers their ``box`` pixels of each
+    profile, and one batched product of the (neighbour x row) and (neighbour x column) profiles sums the
+    neighbours' spots: no (pairs x box x box) intermediate."""
 
     def __init__(self, pairs: torch.Tensor, corner: torch.Tensor, box: int, n: int) -> None:
         self.n, self.box = n, box
-        self.i, self.j = pairs[:, 0], pairs[:, 1]
-        self.weight: torch.Tensor | None = None  # (P, 1, 1) per pair: is j modelled in i's box (see gate)
+        self.nb: torch.Tensor | None = None  # (n, M) neighbour j of each box (0 in the padding)
         if len(pairs) == 0:
             return
-        d = (corner[self.i] - corner[self.j]).round().long()  # (P, 2): box i's corner in j's pixel frame
+        i, j = pairs[:, 0], pairs[:, 1]
+        counts = torch.bincount(i, minlength=n)
+        order = torch.argsort(i, stable=True)
+        i, j = i[order], j[order]
+        slot = torch.arange(len(i)) - (torch.cumsum(counts, 0) - counts)[i]
+        m = int(counts.max())
+        self.nb = torch.zeros(n, m, dtype=torch.long)
+        self.nb[i, slot] = j
+        self.valid = torch.zeros(n, m, dtype=torch.bool)
+        self.valid[i, slot] = True
+        self.use = self.valid.to(corner.dtype)  # (n, M) 1 where neighbour j is modelled in box i (see gate)
+        d = (corner[i] - corner[j]).round().long()  # (P, 2): box i's corner in j's pixel frame
         lo = int(d.min())
         self.grid = torch.arange(lo, int(d.max()) + box, dtype=corner.dtype)[None, :]
-        offs = torch.arange(box)
-        self.cols = d[:, 0:1] - lo + offs  # (P, box) indices into the grid
-        self.rows = d[:, 1:2] - lo + offs
+        span, offs = self.grid.shape[1], torch.arange(box)
+        self.cols = torch.zeros(n, m, box, dtype=torch.long)  # flat indices into the (n, span) profiles
+        self.rows = torch.zeros(n, m, box, dtype=torch.long)
+        self.cols[i, slot] = j[:, None] * span + d[:, 0:1] - lo + offs
+        self.rows[i, slot] = j[:, None] * span + d[:, 1:2] - lo + offs
 
     def __call__(self, theta: torch.Tensor) -> torch.Tensor:
         """(K, box*box) for parameters ``theta`` (K, 5) in each detection's own box frame."""
-        out = torch.zeros(self.n, self.box * self.box, dtype=theta.dtype)
-        if len(self.i) == 0:
-            return out
-        used = torch.unique(self.j)
-        th = theta[used]
-        ex = _profile(self.grid, th[:, 0:1], th[:, 4:5])[0]  # (U, L)
-        ey = _profile(self.grid, th[:, 1:2], th[:, 4:5])[0]
-        slot = torch.empty(self.n, dtype=torch.long)
-        slot[used] = torch.arange(len(used))
-        u = slot[self.j]
-        gx = ex[u[:, None], self.cols]  # (P, box)
-        gy = ey[u[:, None], self.rows]
-        photons = theta[self.j, 2:3, None]
-        if self.weight is not None:
-            photons = photons * self.weight.to(theta.dtype)
-        spot = photons * gy[:, :, None] * gx[:, None, :]
-        return out.index_add_(0, self.i, spot.reshape(len(u), -1))
+        if self.nb is None:
+            return torch.zeros(self.n, self.box * self.box, dtype=theta.dtype)
+        ex = _profile(self.grid, theta[:, 0:1], theta[:, 4:5])[0]  # (K, span)
+        ey = _profile(self.grid, theta[:, 1:2], theta[:, 4:5])[0]
+        shape = self.cols.shape  # (K, M, box); flat index_select: ~3x faster than advanced indexing
+        gx = ex.reshape(-1).index_select(0, self.cols.reshape(-1)).view(shape)
+        gy = ey.reshape(-1).index_select(0, self.rows.reshape(-1)).view(shape)
+        photons = theta[:, 2][self.nb] * self.use.to(theta.dtype)  # (K, M)
+        return torch.bmm((gy * photons[..., None]).transpose(1, 2), gx).reshape(self.n, -1)
 
     def gate(self, keep: torch.Tensor) -> None:
         """From now on model only the detections ``keep`` (K,) bool in their neighbours' boxes."""
-        if len(self.i):
-            self.weight = keep[self.j][:, None, None]
+        if self.nb is not None:
+            self.use = (self.valid & keep[self.nb]).to(self.use.dtype)
 
 
 def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: float):
@@ -308,10 +319,8 @@ def _fit(
         if it == gate_at and opt.significance > 0 and len(pairs):
             others.gate(_significant(theta, mu + others(theta), jac, camera, opt.significance))
         mu = (mu + others(theta)).clamp(min=1e-6)
-        wgt = 1.0 / pixel_variance(mu, camera)
-        jw = jac * wgt[..., None]
-        fisher = jw.transpose(1, 2) @ jac
-        grad = (jw * (d - mu)[..., None]).sum(1)
+        fisher, jw = _fisher(jac, mu, camera)
+        grad = (jw @ (d - mu)[..., None])[..., 0]
         diag = torch.diagonal(fisher, dim1=-2, dim2=-1)
         step = torch.linalg.solve(
             fisher + lam[..., None] * eye * diag[:, None, :].clamp(min=1e-9), grad[..., None]
@@ -324,17 +333,15 @@ def _fit(
         new[:, 4] = new[:, 4].clamp(lo, hi)
         theta = new
     mu, jac = _model(theta, box)
-    mu = (mu + others(theta)).clamp(min=1e-6)
-    jw = jac / pixel_variance(mu, camera)[..., None]
-    return theta, jw.transpose(1, 2) @ jac
+    return theta, _fisher(jac, (mu + others(theta)).clamp(min=1e-6), camera)[0]
 
 
 def _significant(
     theta: torch.Tensor, mu: torch.Tensor, jac: torch.Tensor, camera: CameraConfig | None, z: float
 ) -> torch.Tensor:
     """(K,) True where the fitted photons are at least ``z`` Cramer-Rao standard deviations above zero."""
-    jw = jac / pixel_variance(mu.clamp(min=1e-6), camera)[..., None]
-    var = torch.diagonal(_covariance((jw.transpose(1, 2) @ jac).double()), dim1=-2, dim2=-1)[:, 2]
+    fisher = _fisher(jac, mu.clamp(min=1e-6), camera)[0]
+    var = torch.diagonal(_covariance(fisher.double()), dim1=-2, dim2=-1)[:, 2]
     sd = var.clamp(min=0).sqrt().to(theta.dtype)
     return torch.nan_to_num(theta[:, 2] - z * sd, nan=-1.0) >= 0
 

@@ -56,6 +56,8 @@ def _run_chunked(
     model: torch.nn.Module, x: torch.Tensor, max_batch: int, max_scale: int
 ) -> list[torch.Tensor]:
     chunks = [model(x[i : i + max_batch], max_scale=max_scale) for i in range(0, x.shape[0], max_batch)]
+    if len(chunks) == 1:
+        return list(chunks[0])
     return [torch.cat([c[k] for c in chunks]) for k in range(len(chunks[0]))]
 
 
@@ -82,6 +84,8 @@ def forward_tiled(
         outs = _run_chunked(model, x, max_batch, max(factors))
         return {f: (outs[scales.index(f)][:, :1] if f in p_only else outs[scales.index(f)]) for f in factors}
     ys, xs = plan_axis(h, tile_size, margin), plan_axis(w, tile_size, margin)
+    if len(ys) == len(xs) == 1 and h == tile_size and w == tile_size:  # one window, the frame itself
+        return forward_tiled(model, x, factors, None, margin, max_batch, p_only)
     xp = _pad_to(x, max(h, tile_size), max(w, tile_size))
     windows = torch.stack(
         [xp[..., ty.start : ty.start + tile_size, tx.start : tx.start + tile_size] for ty in ys for tx in xs]

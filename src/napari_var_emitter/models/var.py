@@ -37,6 +37,7 @@ from .posenc import sincos_2d
 from .quantizer import VectorQuantizer
 from .targets import EmitterTargets, rasterize
 from .transformer import ScaleTransformer
+from .upconv import up_cat_conv
 
 EMPTY_LOGIT = -30.0
 
@@ -68,20 +69,35 @@ class PatchHead(nn.Module):
                 torch.logit(torch.tensor(min(max(prior, 1e-6), 0.5)))
             )
 
-    def forward(self, patches: torch.Tensor, first_layer_done: bool = False) -> torch.Tensor:
-        """(K, c_in, 5, 5) patches -> (K, n_out, f, f) activated children of each patch's centre pixel; with
-        ``first_layer_done`` the input is the first layer's output instead, (K, c, 3, 3) after its ReLU."""
-        h1 = patches if first_layer_done else F.relu(self.conv1(patches))
-        h = F.relu(self.conv2(h1))
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """(K, c_in, 5, 5) patches -> (K, n_out, f, f) activated children of each patch's centre pixel."""
+        h = F.relu(self.conv2(F.relu(self.conv1(patches))))
         return activate(F.pixel_shuffle(self.out(h), self.factor))
+
+    def dense(self, grid: torch.Tensor, bi: torch.Tensor, ri: torch.Tensor, ci: torch.Tensor) -> torch.Tensor:
+        """What :meth:`forward` gives for the patches centred at pixels ``(bi, ri, ci)`` of ``grid`` (B, c_in,
+        H + 4, W + 4), computed by running the head as a fully convolutional net over the whole grid
+        (channels-last) and reading the K pixels' outputs: cheaper than K patch convolutions when the
+        candidates are many (the same numbers up to float rounding)."""
+        g = grid.contiguous(memory_format=torch.channels_last)
+        feat = F.relu(self.conv2(F.relu(self.conv1(g), inplace=True)), inplace=True)  # (B, c, H, W)
+        _, c, h, w = feat.shape
+        rows = feat.permute(0, 2, 3, 1).reshape(-1, c)  # a view when the convolutions kept channels-last
+        picked = rows.index_select(0, (bi * h + ri) * w + ci)
+        raw = F.linear(picked, self.out.weight.flatten(1), self.out.bias)  # the 1x1 conv, at K pixels only
+        return activate(F.pixel_shuffle(raw[:, :, None, None], self.factor))
 
 
 class VARPredictor(EmitterModel):
-    dense_first_layer_fraction = 0.08
-    """At inference, when more than this fraction of the pixels are 1x candidates, the patch heads' first
-    convolution runs once over the whole frame and each candidate gathers its 3x3 outputs (the same numbers
-    up to float rounding; cheaper than per-patch convolutions above ~8 % candidates on a CPU: see
-    docs/benchmarks/speed_notes.md)."""
+    dense_head_fraction = 0.08
+    """At inference, when more than this fraction of the pixels are 1x candidates, the patch heads run as
+    fully convolutional nets over the whole frame and each candidate reads its output pixel
+    (:meth:`PatchHead.dense`: the same numbers up to float rounding, cheaper than per-patch convolutions
+    above a few per cent of candidates on a CPU; see docs/benchmarks/speed_notes.md)."""
+
+    channels_last_inference = True
+    """At inference on a CPU the network runs on channels-last tensors (its convolutions are faster so; the
+    output maps are returned in the standard layout; the same numbers up to float rounding)."""
 
     def __init__(self, config: VARConfig):
         super().__init__(config)
@@ -186,6 +202,9 @@ class VARPredictor(EmitterModel):
         """See :class:`EmitterModel`. ``max_scale`` stops the ladder after that output scale (inference
         that needs only the coarser scales skips the finer heads); the list then holds only scales <= it."""
         xn, (h, w) = self.prepare_input(x)
+        channels_last = self.channels_last_inference and not self.training and xn.device.type == "cpu"
+        if channels_last:
+            xn = xn.contiguous(memory_format=torch.channels_last)
         b, _, hp, wp = xn.shape
         n_out = len(self.scales) if max_scale is None else sum(f <= max_scale for f in self.scales)
         feats = self.encoder(xn)
@@ -226,9 +245,11 @@ class VARPredictor(EmitterModel):
         tok = self.tok_proj(tk).transpose(1, 2).reshape(b, -1, *hws[-1])
         y = F.relu(feats[self.level] + tok + self.prev_proj(upsample_state(state, 1)))
         for lv in reversed(range(self.level)):
-            y = self.decoder[lv](torch.cat([_up(y, 2), feats[lv]], 1))
+            y = self._decode(self.decoder[lv], y, feats[lv])
         hidden1 = self.head1(y)
         out1 = activate(self.out1(hidden1))
+        if channels_last:  # the maps leave in the standard layout (post-processing reads them per channel)
+            out1 = out1.contiguous()
 
         # next-scale rungs, on the 1x candidates only (training adds the true emitters' pixels)
         outputs = [out1[..., :h, :w]]
@@ -248,6 +269,13 @@ class VARPredictor(EmitterModel):
             for key in ("commit", "perplexity", "usage"):
                 aux[f"vq_{key}"] = torch.stack([st[key] for st in vq_stats]).mean()
         return outputs, aux
+
+    def _decode(self, block: nn.Sequential, y: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """One decoder level: ``block`` on [y upsampled 2x, skip]; at inference without the upsampled copy
+        (:func:`.upconv.up_cat_conv`, the same numbers up to float rounding)."""
+        if self.training:
+            return block(torch.cat([_up(y, 2), skip], 1))
+        return block[1:](up_cat_conv(block[0], y, skip))
 
     # ------------------------------------------------------------------ next-scale rungs
     def _fine_ladder(
@@ -269,22 +297,21 @@ class VARPredictor(EmitterModel):
         offs = torch.arange(2 * r + 1, device=xn.device)
         rr = (ri[:, None] + offs)[:, :, None]
         cc = (ci[:, None] + offs)[:, None, :]
-        rr3, cc3 = rr[:, : 2 * r - 1], cc[:, :, : 2 * r - 1]  # the first layer's 3x3 outputs of each patch
-        dense_first = not self.training and len(bi) > self.dense_first_layer_fraction * cand.numel()
+        dense_heads = not self.training and len(bi) > self.dense_head_fraction * cand.numel()
         for k, head in enumerate(self.fine[:n_heads]):
             f = self.scales[k + 1]
             folded = state if f_prev == 1 else F.pixel_unshuffle(state, f_prev)
             grid = F.pad(torch.cat([base, folded], 1), (r, r, r, r))
             if not len(bi):
                 blocks = out1.new_zeros(0, out1.shape[1], f, f)
-            elif dense_first:  # (B, Hp + 2, Wp + 2, c) first layer at every pixel, 3x3 of it per candidate
-                h1 = F.relu(head.conv1(grid)).permute(0, 2, 3, 1)
-                blocks = head(h1[bi[:, None, None], rr3, cc3].permute(0, 3, 1, 2), first_layer_done=True)
+            elif dense_heads:
+                blocks = head.dense(grid, bi, ri, ci)
             else:
                 blocks = head(grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2))  # (K, C, 5, 5) patches
             dense = self._scatter(blocks, out1, bi, ri, ci, f)
             results.append(dense)
-            state, f_prev = prediction_state(dense), f
+            if k + 1 < n_heads:
+                state, f_prev = prediction_state(dense), f
         return results
 
     @staticmethod
@@ -295,12 +322,16 @@ class VARPredictor(EmitterModel):
         fill = out1.detach().clone()
         fill[:, L.P] = EMPTY_LOGIT
         fill[:, L.DX : L.DY + 1] = 0.0
-        dense = _up(fill, f)
-        if len(bi):
-            view = dense.view(b, nc, hp, f, wp, f).permute(0, 2, 4, 1, 3, 5)
-            dense = view.index_put((bi, ri, ci), blocks.to(dense.dtype)).permute(0, 3, 1, 4, 2, 5)
-            dense = dense.reshape(b, nc, hp * f, wp * f)
-        return dense
+        if len(bi) <= 0.05 * fill[:, 0].numel():  # few candidates: write them into the upsampled map
+            dense = _up(fill, f)
+            if len(bi):  # in place, through a (B, Hp, Wp, C, f, f) view of the map
+                view = dense.view(b, nc, hp, f, wp, f).permute(0, 2, 4, 1, 3, 5)
+                view.index_put_((bi, ri, ci), blocks.to(dense.dtype))
+            return dense
+        # many: one row per camera pixel (its C x f x f children) takes whole rows, then one reordering copy
+        rows = fill.permute(0, 2, 3, 1)[..., None, None].expand(b, hp, wp, nc, f, f).reshape(b * hp * wp, -1)
+        rows.index_copy_(0, (bi * hp + ri) * wp + ci, blocks.reshape(len(bi), -1).to(rows.dtype))
+        return rows.view(b, hp, wp, nc, f, f).permute(0, 3, 1, 4, 2, 5).reshape(b, nc, hp * f, wp * f)
 
     # ------------------------------------------------------------------ accounting
     def complexity(self, h: int = 64, w: int = 64, candidate_fraction: float = 0.02) -> dict:
@@ -308,15 +339,15 @@ class VARPredictor(EmitterModel):
         ``macs_per_pixel`` assumes ``candidate_fraction`` of the camera pixels are candidates
         (``macs_per_candidate`` each); ``macs_per_pixel_dense`` is the cost when every pixel is one."""
         x = torch.full((1, self.n_frames, h, w), float(self.config.input_offset))
-        saved = self.refine_threshold, self.dense_first_layer_fraction
+        saved = self.refine_threshold, self.dense_head_fraction
         try:
             self.refine_threshold = 1.0  # no candidates: encoder + tokens + 1x
             base = count_macs(self, x) / (h * w)
             self.refine_threshold = 1e-30  # every pixel a candidate, each with its own patch convolutions
-            self.dense_first_layer_fraction = 1.0
+            self.dense_head_fraction = 1.0
             per_cand = count_macs(self, x) / (h * w) - base
         finally:
-            self.refine_threshold, self.dense_first_layer_fraction = saved
+            self.refine_threshold, self.dense_head_fraction = saved
         return {
             "params": n_params(self),
             "macs_per_pixel": base + candidate_fraction * per_cand,
