@@ -398,3 +398,20 @@ def test_channels_last_inference_gives_the_same_maps_in_the_standard_layout(monk
     for a, b in zip(fast, plain, strict=True):
         assert a.is_contiguous()
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_patch_heads_see_few_distinct_shapes_whatever_the_candidate_count():
+    """The per-patch convolutions run on a multiple of PatchHead.BUCKET patches (the CPU convolution
+    library caches a plan per shape: one per candidate count made memory grow with the movie's length),
+    and the padding changes nothing."""
+    torch.manual_seed(0)
+    head = var_module.PatchHead(c_in=6, c=8, factor=2, n_out=10, prior=0.01).eval()
+    seen = []
+    head.conv1.register_forward_hook(lambda m, inp, out: seen.append(inp[0].shape[0]))
+    patches = torch.randn(700, 6, 5, 5)
+    with torch.no_grad():
+        outs = [head(patches[:k]) for k in (1, 37, 511, 513, 700)]
+        one = head(patches[36:37])
+    assert [o.shape[0] for o in outs] == [1, 37, 511, 513, 700]
+    assert all(n % head.BUCKET == 0 for n in seen) and len(set(seen)) == 2
+    torch.testing.assert_close(outs[1][36:37], one)

@@ -69,10 +69,19 @@ class PatchHead(nn.Module):
                 torch.logit(torch.tensor(min(max(prior, 1e-6), 0.5)))
             )
 
+    BUCKET = 512
+    """Patches are padded to a multiple of this many: the convolution library plans and caches per input
+    shape (oneDNN on the CPU), and with a new K every batch its cache grew with the length of the movie
+    (docs/benchmarks/speed_notes.md)."""
+
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         """(K, c_in, 5, 5) patches -> (K, n_out, f, f) activated children of each patch's centre pixel."""
+        k = patches.shape[0]
+        if k % self.BUCKET:
+            pad = patches.new_zeros(self.BUCKET - k % self.BUCKET, *patches.shape[1:])
+            patches = torch.cat([patches, pad])
         h = F.relu(self.conv2(F.relu(self.conv1(patches))))
-        return activate(F.pixel_shuffle(self.out(h), self.factor))
+        return activate(F.pixel_shuffle(self.out(h), self.factor))[:k]
 
     def dense(self, grid: torch.Tensor, bi: torch.Tensor, ri: torch.Tensor, ci: torch.Tensor) -> torch.Tensor:
         """What :meth:`forward` gives for the patches centred at pixels ``(bi, ri, ci)`` of ``grid`` (B, c_in,
