@@ -11,7 +11,8 @@ Stages, in seconds over the whole run (a warm-up batch is run first and not coun
   (0 when a reader thread does it while the model runs: ``read_in_reader_thread_s`` holds its time);
 - ``model.encoder``, ``model.transformer``, ``model.decoder`` (1x U-Net decoder and output head),
   ``model.fine`` (2x/4x/8x heads, only when those scales are computed), ``model.other`` (token
-  embeddings, position encodings, masks, reshapes inside the forward pass);
+  embeddings, position encodings, masks, the fine rungs' input grids and output maps, reshapes inside the
+  forward pass);
 - ``tiling``: window cutting and stitching around the forward passes;
 - ``postprocess``: peaks, spatial integration, table columns; ``refine``: the PSF fit;
 - ``loop``: everything else in the batch loop (data checks, the generator, cancel checks);

@@ -13,7 +13,7 @@ STAGE_LABELS = {
     "model.transformer": "transformer",
     "model.decoder": "1x decoder",
     "model.fine": "2x/4x/8x heads",
-    "model.other": "token embeddings, reshapes",
+    "model.other": "token embeddings, fine-rung inputs and maps, reshapes",
     "tiling": "tiling",
     "postprocess": "peaks, table columns",
     "refine": "PSF-fit refinement",
