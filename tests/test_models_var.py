@@ -248,6 +248,9 @@ def test_cpu_preset_budget_and_comparable_unet():
     assert var["macs_per_pixel_dense"] > var["macs_per_pixel"]
     assert 0.5 < unet["macs_per_pixel"] / var["macs_per_pixel"] < 2.0
     assert var["params"] > 0 and unet["params"] > 0
+    model = build_model(VARConfig.preset("cpu"))  # 1,600 candidates: not a multiple of PatchHead.BUCKET
+    assert model.complexity(40, 40)["macs_per_candidate"] == var["macs_per_candidate"]
+    assert model.fine[0].BUCKET == var_module.PatchHead.BUCKET
 
 
 def test_configs_presets_and_errors():

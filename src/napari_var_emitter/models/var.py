@@ -354,9 +354,13 @@ class VARPredictor(EmitterModel):
             base = count_macs(self, x) / (h * w)
             self.refine_threshold = 1e-30  # every pixel a candidate, each with its own patch convolutions
             self.dense_head_fraction = 1.0
+            for head in self.fine:
+                head.BUCKET = 1  # count the candidates, not the padding
             per_cand = count_macs(self, x) / (h * w) - base
         finally:
             self.refine_threshold, self.dense_head_fraction = saved
+            for head in self.fine:
+                head.__dict__.pop("BUCKET", None)
         return {
             "params": n_params(self),
             "macs_per_pixel": base + candidate_fraction * per_cand,
