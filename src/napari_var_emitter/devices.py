@@ -1,5 +1,5 @@
-"""Device choice (``auto``: CUDA, then Apple MPS, then CPU) and CPU math settings shared by training and
-inference."""
+"""Device choice (``auto``: CUDA, then Apple MPS, then CPU) and CPU settings shared by training and
+inference (denormals, the allocator)."""
 
 from __future__ import annotations
 
