@@ -79,14 +79,16 @@ def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the system; once per
     process; ``True`` where it took effect (Linux with glibc), ``False`` elsewhere (nothing changed).
 
-    A CPU forward pass frees and re-allocates tensors of tens of MiB per batch. With glibc's defaults such
-    blocks are mapped afresh and the heap top is trimmed, so every batch pays the page faults of zeroing
-    them again: measured here, ``var-emitter predict`` on a 1,000-frame movie ran at 87-91 frames/s with the
-    defaults and 106-109 with these settings (3 runs each; docs/benchmarks/speed_notes.md). The settings are
-    those of the ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_TOP_PAD_`` environment
-    variables: blocks under 32 MiB come from the heap, and up to 256 MiB of free heap is kept. Peak memory
-    is unchanged; the process just does not shrink between batches. Nothing is changed when one of those
-    variables is set (the user's choice stands).
+    Called by a CPU ``Predictor`` and a CPU ``Trainer``. A CPU forward pass frees and re-allocates tensors
+    of tens of MiB per batch. With glibc's defaults such blocks are mapped afresh and the heap top is
+    trimmed, so every batch pays the page faults of zeroing them again. Measured here: ``var-emitter
+    predict`` on a 1,000-frame movie ran at 87-91 frames/s with the defaults and 106-109 with these settings
+    (3 runs each; docs/benchmarks/speed_notes.md); a training step of configs/default_cpu.json took 0.218
+    instead of 0.235 s (benchmarks/bench_training_step.py, 2 runs each). The settings are those of the
+    ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` / ``MALLOC_TOP_PAD_`` environment variables:
+    blocks under 32 MiB come from the heap, and up to 256 MiB of free heap is kept. Peak memory is
+    unchanged; the process just does not shrink between batches. Nothing is changed when a ``MALLOC_*``
+    variable is set (the user's choice stands).
     """
     global _allocator_tuned
     if _allocator_tuned is not None:

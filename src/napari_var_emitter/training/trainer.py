@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from ..checkpoints import load_checkpoint, save_checkpoint
-from ..devices import denormals_flushed, resolve_device
+from ..devices import denormals_flushed, keep_freed_memory, resolve_device
 from ..errors import CheckpointError, ParameterError
 from ..losses import build_loss
 from ..models import build_model
@@ -122,6 +122,8 @@ class Trainer:
     ):
         self.cfg = cfg
         self.device = resolve_device(device or cfg.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()  # ~7 % faster steps on a CPU (devices.keep_freed_memory)
         self.dist: DistInfo = init_distributed(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
