@@ -72,6 +72,7 @@ def instrument(predictor: Any, timers: Timers) -> None:
     """Wrap the predictor's stages and hook the model's parts (VAR: encoder/transformer/decoder/fine)."""
     from napari_var_emitter.inference import predictor as pm
     from napari_var_emitter.inference import tiling
+    from napari_var_emitter.models import var as var_module
 
     pm.localize = timers.wrap("postprocess", pm.localize)
     pm.refine_gaussian = timers.wrap("refine", pm.refine_gaussian)
@@ -80,8 +81,8 @@ def instrument(predictor: Any, timers: Timers) -> None:
     predictor._load_batch = timers.wrap("read", predictor._load_batch)
     m = predictor.model
     _hook_module(timers, "model", m)
-    if hasattr(m, "_decode"):  # in eval mode the decoder levels run through _decode, not their modules
-        m._decode = timers.wrap("model.decoder", m._decode)
+    # in eval mode the decoder levels run through upconv.up_cat_block, not their modules' forward
+    var_module.up_cat_block = timers.wrap("model.decoder", var_module.up_cat_block)
     for head in getattr(m, "fine", []):  # the patch heads at many candidates run through dense()
         head.dense = timers.wrap("model.fine", head.dense)
     parts = {"encoder": ["encoder"], "transformer": ["transformer"], "decoder": ["head1", "out1"]}

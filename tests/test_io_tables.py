@@ -201,7 +201,11 @@ def test_table_without_localizations_round_trips(tmp_path, name):
 
 
 def test_fast_csv_text_is_byte_identical_to_pandas(tmp_path):
-    from napari_var_emitter.io.csvtext import csv_chunks, csv_text
+    from napari_var_emitter.io.csvtext import csv_chunks
+
+    def csv_text(df, chunk_rows=50_000):
+        chunks = csv_chunks(df, chunk_rows)
+        return None if chunks is None else "".join(chunks)
 
     rng = np.random.default_rng(0)
     n = 500
@@ -220,6 +224,6 @@ def test_fast_csv_text_is_byte_identical_to_pandas(tmp_path):
     path = tmp_path / "ref.csv"
     df.to_csv(path, index=False, quoting=1, float_format="%.10g", na_rep="NaN")
     assert csv_text(df).encode() == path.read_bytes()
-    assert "".join(csv_chunks(df, chunk_rows=7)).encode() == path.read_bytes()  # 72 chunks, one text
+    assert csv_text(df, chunk_rows=7).encode() == path.read_bytes()  # 72 chunks, one text
     assert csv_text(df.iloc[:0]).encode() == df.iloc[:0].to_csv(index=False, quoting=1).encode()
     assert csv_text(df.assign(name="a")) is None  # text columns: the caller uses pandas

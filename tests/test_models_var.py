@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from _models_helpers import batch, tiny_var
 from napari_var_emitter.errors import ParameterError
 from napari_var_emitter.models import UNetConfig, VARConfig, build_model, model_config_adapter
-from napari_var_emitter.models import unet as unet_module
+from napari_var_emitter.models import upconv as upconv_module
 from napari_var_emitter.models import var as var_module
 from napari_var_emitter.models.transformer import ScaleTransformer, block_causal_mask
 from napari_var_emitter.models.upconv import up_cat_conv
@@ -365,7 +365,7 @@ def test_inference_decoders_match_the_plain_upsampling_form(kind, monkeypatch):
         def plain(conv, low, skip):
             return conv(torch.cat([F.interpolate(low, scale_factor=2, mode="nearest"), skip], 1))
 
-        monkeypatch.setattr(var_module if kind == "var" else unet_module, "up_cat_conv", plain)
+        monkeypatch.setattr(upconv_module, "up_cat_conv", plain)
         slow = model(x)
     for a, b in zip(fast, slow, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import platform
 import threading
@@ -72,9 +73,9 @@ def denormals_flushed() -> Iterator[None]:
 
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters (malloc.h)
-_allocator_tuned: bool | None = None
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of returning it to the system; once per
     process; ``True`` where it took effect (Linux with glibc), ``False`` elsewhere (nothing changed).
@@ -90,18 +91,13 @@ def keep_freed_memory() -> bool:
     unchanged; the process just does not shrink between batches. Nothing is changed when a ``MALLOC_*``
     variable is set (the user's choice stands).
     """
-    global _allocator_tuned
-    if _allocator_tuned is not None:
-        return _allocator_tuned
-    _allocator_tuned = False
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     if any(k.startswith("MALLOC_") for k in os.environ):
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
-        settings = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 256 << 20), (_M_TOP_PAD, 64 << 20))
-        _allocator_tuned = all(libc.mallopt(p, v) == 1 for p, v in settings)
-    except (OSError, AttributeError):
-        pass
-    return _allocator_tuned
+    except OSError:
+        return False
+    settings = ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 256 << 20), (_M_TOP_PAD, 64 << 20))
+    return all(libc.mallopt(p, v) == 1 for p, v in settings)

@@ -51,9 +51,3 @@ def csv_chunks(df: pd.DataFrame, chunk_rows: int = CHUNK_ROWS) -> Iterator[str] 
             yield eol.join(",".join(r) for r in zip(*columns, strict=True)) + eol
 
     return pieces()
-
-
-def csv_text(df: pd.DataFrame) -> str | None:
-    """The whole CSV text of ``df`` (see :func:`csv_chunks`), or None."""
-    chunks = csv_chunks(df)
-    return None if chunks is None else "".join(chunks)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .base import EmitterModel
 from .config import UNetConfig
 from .encoder import conv3
 from .heads import PRIOR, activate, init_p_bias
-from .upconv import up_cat_conv
+from .upconv import up_cat_block
 
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:
@@ -44,9 +42,6 @@ class UNetPredictor(EmitterModel):
         y = skips.pop()
         for up in reversed(self.ups):
             skip = skips.pop()
-            if self.training:
-                y = up(torch.cat([F.interpolate(y, size=skip.shape[-2:], mode="nearest"), skip], 1))
-            else:  # the same numbers up to float rounding, without the upsampled copy
-                y = up[1:](up_cat_conv(up[0], y, skip))
+            y = up_cat_block(up, y, skip, self.training)
         outputs = [activate(self.out(y))[..., :h, :w]]
         return (outputs, {}) if return_aux else outputs

@@ -7,6 +7,8 @@ pairs: rows ``(i - 1, i)`` with taps ``(w0, w1 + w2)`` at even output rows and `
 low map with the four phases' kernels stacked as output channels, adds each phase into its pixels of the
 skip branch's 3x3 convolution, and so does 4/9 of the upsampled branch's multiply-adds, with no upsampled
 or concatenated copy. Same numbers as the plain form up to float rounding (tests/test_models_var.py).
+:func:`up_cat_block` is the decoder level both U-Net decoders (VAR 1x, baseline U-Net) run: the plain form
+in training, :func:`up_cat_conv` at inference.
 """
 
 from __future__ import annotations
@@ -55,3 +57,11 @@ def up_cat_conv(conv: nn.Conv2d, low: torch.Tensor, skip: torch.Tensor) -> torch
         for k, (a, c) in enumerate(_PHASES):
             view[:, :, a, :, c] += ph[:, a : a + h, c : c + w, k * cout : (k + 1) * cout]
     return out
+
+
+def up_cat_block(block: nn.Sequential, low: torch.Tensor, skip: torch.Tensor, training: bool) -> torch.Tensor:
+    """One decoder level: ``block`` (a 3x3, padding-1 conv first) on [``low`` upsampled 2x, ``skip``]; in
+    training as written, at inference without the upsampled copy (:func:`up_cat_conv`)."""
+    if training:
+        return block(torch.cat([F.interpolate(low, scale_factor=2, mode="nearest"), skip], 1))
+    return block[1:](up_cat_conv(block[0], low, skip))

@@ -37,9 +37,12 @@ from .posenc import sincos_2d
 from .quantizer import VectorQuantizer
 from .targets import EmitterTargets, rasterize
 from .transformer import ScaleTransformer
-from .upconv import up_cat_conv
+from .upconv import up_cat_block
 
 EMPTY_LOGIT = -30.0
+ROW_SCATTER_FRACTION = 0.05
+"""Above this fraction of candidate pixels the fine map is written as whole rows of a per-pixel layout
+(one reordering copy) rather than block by block into the upsampled map (faster below it)."""
 
 
 _up = repeat_up
@@ -81,7 +84,7 @@ class PatchHead(nn.Module):
             pad = patches.new_zeros(self.BUCKET - k % self.BUCKET, *patches.shape[1:])
             patches = torch.cat([patches, pad])
         h = F.relu(self.conv2(F.relu(self.conv1(patches))))
-        return activate(F.pixel_shuffle(self.out(h), self.factor))[:k]
+        return self._children(self.out(h))[:k]
 
     def dense(self, grid: torch.Tensor, bi: torch.Tensor, ri: torch.Tensor, ci: torch.Tensor) -> torch.Tensor:
         """What :meth:`forward` gives for the patches centred at pixels ``(bi, ri, ci)`` of ``grid`` (B, c_in,
@@ -94,7 +97,11 @@ class PatchHead(nn.Module):
         rows = feat.permute(0, 2, 3, 1).reshape(-1, c)  # a view when the convolutions kept channels-last
         picked = rows.index_select(0, (bi * h + ri) * w + ci)
         raw = F.linear(picked, self.out.weight.flatten(1), self.out.bias)  # the 1x1 conv, at K pixels only
-        return activate(F.pixel_shuffle(raw[:, :, None, None], self.factor))
+        return self._children(raw[:, :, None, None])
+
+    def _children(self, raw: torch.Tensor) -> torch.Tensor:
+        """(K, n_out * f * f, 1, 1) raw outputs -> (K, n_out, f, f) activated children."""
+        return activate(F.pixel_shuffle(raw, self.factor))
 
 
 class VARPredictor(EmitterModel):
@@ -254,7 +261,7 @@ class VARPredictor(EmitterModel):
         tok = self.tok_proj(tk).transpose(1, 2).reshape(b, -1, *hws[-1])
         y = F.relu(feats[self.level] + tok + self.prev_proj(upsample_state(state, 1)))
         for lv in reversed(range(self.level)):
-            y = self._decode(self.decoder[lv], y, feats[lv])
+            y = up_cat_block(self.decoder[lv], y, feats[lv], self.training)
         hidden1 = self.head1(y)
         out1 = activate(self.out1(hidden1))
         if channels_last:  # the maps leave in the standard layout (post-processing reads them per channel)
@@ -278,13 +285,6 @@ class VARPredictor(EmitterModel):
             for key in ("commit", "perplexity", "usage"):
                 aux[f"vq_{key}"] = torch.stack([st[key] for st in vq_stats]).mean()
         return outputs, aux
-
-    def _decode(self, block: nn.Sequential, y: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        """One decoder level: ``block`` on [y upsampled 2x, skip]; at inference without the upsampled copy
-        (:func:`.upconv.up_cat_conv`, the same numbers up to float rounding)."""
-        if self.training:
-            return block(torch.cat([_up(y, 2), skip], 1))
-        return block[1:](up_cat_conv(block[0], y, skip))
 
     # ------------------------------------------------------------------ next-scale rungs
     def _fine_ladder(
@@ -331,7 +331,7 @@ class VARPredictor(EmitterModel):
         fill = out1.detach().clone()
         fill[:, L.P] = EMPTY_LOGIT
         fill[:, L.DX : L.DY + 1] = 0.0
-        if len(bi) <= 0.05 * fill[:, 0].numel():  # few candidates: write them into the upsampled map
+        if len(bi) <= ROW_SCATTER_FRACTION * fill[:, 0].numel():  # few: write them into the upsampled map
             dense = _up(fill, f)
             if len(bi):  # in place, through a (B, Hp, Wp, C, f, f) view of the map
                 view = dense.view(b, nc, hp, f, wp, f).permute(0, 2, 4, 1, 3, 5)
