@@ -103,7 +103,7 @@ def make_movie(cfg: SimulationConfig, kind: str, n_frames: int, seed: int):
 
 def isolated_mask(truth: pd.DataFrame, min_dist_nm: float) -> np.ndarray:
     """True for ground-truth emitters with no other emitter of the same frame within ``min_dist_nm``."""
-    from napari_var_emitter.inference.refine import pairs_within
+    from napari_var_emitter.inference.neighbours import pairs_within
 
     pairs = pairs_within(
         truth["frame"].to_numpy(np.int64),

@@ -112,3 +112,27 @@ def test_predict_errors_are_one_line(files, tmp_path, capsys, argv, message):
     assert len(err.splitlines()) == 1 and err.startswith("var-emitter predict: error:")
     assert message in err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize(("flag", "split"), [([], True), (["--no-split"], False)])
+def test_predict_split_flag_reaches_the_predictor(files, tmp_path, monkeypatch, flag, split):
+    import napari_var_emitter.inference as inference
+
+    seen = {}
+    real = inference.Predictor
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "Predictor", spy)
+    argv = [
+        "predict",
+        files / "movie.ome.tif",
+        "--checkpoint",
+        files / "unet1.pt",
+        "--out",
+        tmp_path / "l.csv",
+    ]
+    assert run_cli(*argv, "--refine", "--no-progress", "--frames", 0, 2, *flag) == 0
+    assert seen["refine"] is True and seen["split"] is split

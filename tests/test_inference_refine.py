@@ -58,8 +58,13 @@ def _placed_emitters_only(background: float) -> SimulationConfig:
 
 @pytest.mark.parametrize("camera", [IDEAL, {}], ids=["ideal", "scmos"])
 def test_isolated_emitters_reach_the_crlb_with_calibrated_sigmas(camera):
+    """The one-emitter fit (the two-emitter test is off: it splits about 1 in 600 such emitters, see
+    test_inference_two_emitters.py)."""
+    from napari_var_emitter.inference.refine import RefineOptions
+
     frames, em, cam = _isolated(camera)
-    out = refine_gaussian(_seeded(em, 25.0), frames, np.arange(len(frames)), 100.0, cam)
+    opt = RefineOptions(split_llr=0.0)
+    out = refine_gaussian(_seeded(em, 25.0), frames, np.arange(len(frames)), 100.0, cam, opt)
     assert len(out) == len(em)
     dx, dy = out.x_nm.to_numpy() - em.x_nm.to_numpy(), out.y_nm.to_numpy() - em.y_nm.to_numpy()
     crlb = np.sqrt(np.mean(em.crlb_x_nm**2))

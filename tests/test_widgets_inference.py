@@ -250,8 +250,12 @@ def test_form_values_reach_the_predictor(make_napari_viewer, checkpoint):
     # the tiny checkpoint records no training simulation: no automatic refinement
     assert widget.refine.enabled == predictor_accepts("refine")
     assert widget.refine.value is False
+    assert not widget.split.enabled  # splitting close pairs is a step of the fit
     widget.refine.value = True
+    assert widget.split.enabled and widget.split.value
+    widget.split.value = False
     kwargs = widget.predictor_kwargs()
     assert kwargs["model"] == checkpoint and kwargs["threshold"] == 0.3 and kwargs["device"] == "cpu"
     assert kwargs["camera"].baseline == 42.0
     assert kwargs.get("refine") is (True if predictor_accepts("refine") else None)
+    assert kwargs.get("split") is (False if predictor_accepts("split") else None)

@@ -66,6 +66,14 @@ def add_parser(subparsers) -> None:
         help="fit a Gaussian PSF around each detection, seeded by the network (default: on for models "
         "trained on a 2-D Gaussian PSF)",
     )
+    p.add_argument(
+        "--split",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="let the PSF fit weigh one emitter against two for every spot and close pair, which resolves "
+        "emitters closer than the PSF (default: on; it assumes a symmetric Gaussian PSF: switch it off for "
+        "elongated PSFs)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing output table (and its .yaml sidecar)"
@@ -149,6 +157,7 @@ def _predict(args: argparse.Namespace, out: Path, stack: Stack) -> int:
         pixel_size_nm=args.pixel_size,
         max_sigma_nm=args.max_sigma_nm,
         refine=args.refine,
+        split=args.split,
         scale=args.scale,
     )
     if predictor.n_frames > 1 and stack.n_frames < 2:

@@ -13,7 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,9 @@ class Predictor:
     best, else camera resolution; see docs/benchmarks.md for what each scale gives). ``max_sigma_nm`` drops
     localizations with a larger predicted lateral uncertainty. ``refine`` fits a Gaussian PSF to the camera
     pixels around each detection (:mod:`.refine`), seeded by the network; ``None`` (default) refines when the
-    checkpoint was trained for a 2-D Gaussian PSF. ``prefetch`` reads and converts the next batch in a
+    checkpoint was trained for a 2-D Gaussian PSF. ``split`` lets the fit weigh one emitter against two for
+    every spot and close pair (:mod:`.two_emitters`: it resolves emitters closer than the PSF, and assumes a
+    symmetric Gaussian PSF). ``prefetch`` reads and converts the next batch in a
     background thread while the current one is computed. ``amp``: forward passes in mixed precision
     (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on for CUDA only.
     Post-processing and the fit always run in float32.
@@ -126,6 +128,7 @@ class Predictor:
         scale: int | None = None,
         max_sigma_nm: float | None = None,
         refine: bool | None = None,
+        split: bool = True,
         prefetch: bool = True,
         amp: bool | None = None,
     ) -> None:
@@ -180,6 +183,8 @@ class Predictor:
         #: PSF-fit settings (:class:`.refine.RefineOptions`; change them with ``dataclasses.replace``); the
         #: PSF width seed is the middle of the training range
         self.refine_options = RefineOptions(sigma_px=0.5 * (float(lo) + float(hi)))
+        if not split:
+            self.refine_options = replace(self.refine_options, split_llr=0.0)
         self.n_frames = int(getattr(self.model, "n_frames", 1))
         self.tile_size = getattr(self.model, "tile_size", None)
         self.margin = int(getattr(self.model, "margin", 0) or 0)
@@ -402,6 +407,7 @@ class Predictor:
             "model": str(self.loaded.path) if self.loaded.path else "in-memory model",
             "threshold": self.threshold,
             "psf_refinement": self.refine,
+            "two_emitter_test": bool(self.refine and self.refine_options.split_llr > 0),
             "software_version": __version__,
         }
 
@@ -410,7 +416,7 @@ def predict(stack: Any, checkpoint: Any = None, **kwargs: Any) -> pd.DataFrame:
     """Localization table of ``stack`` (path, numpy or dask array) with ``checkpoint`` (default: bundled).
 
     Keyword arguments go to :class:`Predictor` (device, batch_size, camera, threshold, pixel_size_nm, scale,
-    max_sigma_nm) and to :meth:`Predictor.predict` (frames, cancel).
+    max_sigma_nm, refine, split) and to :meth:`Predictor.predict` (frames, cancel).
     """
     run_kw = {k: kwargs.pop(k) for k in ("frames", "cancel") if k in kwargs}
     return Predictor(checkpoint, **kwargs).predict(stack, **run_kw).table

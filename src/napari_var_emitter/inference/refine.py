@@ -31,10 +31,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..camera import CameraConfig, pixel_variance
+from ..camera import CameraConfig
+from .gaussian_psf import covariance, damped_step, fisher_information, profile, spot_model
+from .neighbours import pairs_within
+from .two_emitters import resolve_close
 
 _SQRT2 = math.sqrt(2.0)
-N_PARAMS = 5  # x, y, photons, bg, sigma
 
 
 @dataclass(frozen=True)
@@ -50,51 +52,10 @@ class RefineOptions:
     damping: float = 1e-3
     merge_px: float = 0.6
     significance: float = 3.0
-
-
-def _profile(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Pixel integrals of a unit 1-D Gaussian (centre ``c``, width ``s``) over pixels ``k`` (centres at
-    integers), with the scaled pixel edges ``a``, ``b``. Shapes: k (1, box), c and s (K, 1) -> (K, box)."""
-    a = (k - c + 0.5) / (_SQRT2 * s)
-    b = (k - c - 0.5) / (_SQRT2 * s)
-    return 0.5 * (torch.erf(a) - torch.erf(b)), a, b
-
-
-def _edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """:func:`_profile` and its derivatives by ``c`` and ``s``."""
-    e, a, b = _profile(k, c, s)
-    ga = torch.exp(-a * a) / math.sqrt(math.pi)
-    gb = torch.exp(-b * b) / math.sqrt(math.pi)
-    de_dc = -(ga - gb) / (_SQRT2 * s)
-    de_ds = -(ga * a - gb * b) / s
-    return e, de_dc, de_ds
-
-
-def _model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mu`` (K, box*box) of a Gaussian spot (without ``others``) and its Jacobian, parameter-major
-    (K, 5, box*box)."""
-    k = torch.arange(box, dtype=theta.dtype, device=theta.device)[None, :]
-    x, y, n, bg, s = (theta[:, i : i + 1] for i in range(N_PARAMS))
-    ex, dex_dx, dex_ds = _edge_integral(k, x, s)
-    ey, dey_dy, dey_ds = _edge_integral(k, y, s)
-    kk = theta.shape[0]
-    nx = n * ex  # the photons fold into the 1-D factors: products of (K, box) before (K, box, box)
-    ny = n * ey
-    jac = torch.empty(kk, N_PARAMS, box, box, dtype=theta.dtype, device=theta.device)
-    torch.mul(ey[:, :, None], (n * dex_dx)[:, None, :], out=jac[:, 0])
-    torch.mul((n * dey_dy)[:, :, None], ex[:, None, :], out=jac[:, 1])
-    torch.mul(ey[:, :, None], ex[:, None, :], out=jac[:, 2])
-    jac[:, 3] = 1.0
-    torch.addcmul(dey_ds[:, :, None] * nx[:, None, :], ny[:, :, None], dex_ds[:, None, :], out=jac[:, 4])
-    mu = torch.addcmul(bg[:, :, None], n[:, :, None], jac[:, 2])
-    return mu.reshape(kk, -1), jac.reshape(kk, N_PARAMS, -1)
-
-
-def _fisher(jac: torch.Tensor, mu: torch.Tensor, camera: CameraConfig | None) -> tuple[torch.Tensor, ...]:
-    """Fisher information (K, 5, 5) of the Jacobian ``jac`` (K, 5, P) at ``mu`` (K, P), and the weighted
-    Jacobian ``jac / var`` (K, 5, P) it was formed with."""
-    jw = jac / pixel_variance(mu, camera)[:, None, :]
-    return jw @ jac.transpose(1, 2), jw
+    split_llr: float = 8.0
+    merge_llr: float = 4.0
+    split_significance: float = 6.0
+    split_max_px: float = 2.0
 
 
 def refine_gaussian(
@@ -145,55 +106,38 @@ def refine_gaussian(
     theta, fisher = _fit(theta0, data.reshape(len(table), -1), pairs, corner, box, camera, opt)
 
     ok = _accept(theta, theta0, fisher, opt)
-    cov = _covariance(fisher.double())
-    var = torch.diagonal(cov, dim1=-2, dim2=-1).clamp(min=0)
+    sd = torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1).clamp(min=0).sqrt()
+    out = _with_fit(table, theta, sd, ok, c0, r0, pixel_size_nm)
+    keep_i, drop_i = _close_pairs(out, bidx, pixel_size_nm, opt.merge_px)
+    out = _merge(out, keep_i, drop_i)
+    if opt.split_llr <= 0:
+        return out
+    alive = np.setdiff1d(np.arange(len(table)), drop_i)
+    width = np.where(ok.numpy(), theta[:, 4].double().numpy(), opt.sigma_px)[alive]
+    shown = ok & (theta[:, 2].double() >= opt.significance * sd[:, 2])  # what the rest of a box is made of
+    return resolve_close(
+        out, img, bidx[alive], width, ok.numpy()[alive], shown.numpy()[alive], pixel_size_nm, camera, opt
+    )
+
+
+def _with_fit(table, theta, sd, ok, c0, r0, pixel_size_nm: float) -> pd.DataFrame:
+    """``table`` with the fitted values (and Cramer-Rao ``sd``) where the fit converged (``ok``)."""
     out = table.copy()
-    th, sd, okn = theta.double().numpy(), var.sqrt().numpy(), ok.numpy()
+    th, sdn, okn = theta.double().numpy(), sd.numpy(), ok.numpy()
     upd = {
         "x_nm": (th[:, 0] + c0 + 0.5) * pixel_size_nm,
         "y_nm": (th[:, 1] + r0 + 0.5) * pixel_size_nm,
         "photons": th[:, 2],
         "bg": th[:, 3],
-        "sigma_x_nm": sd[:, 0] * pixel_size_nm,
-        "sigma_y_nm": sd[:, 1] * pixel_size_nm,
-        "sigma_photons": sd[:, 2],
+        "sigma_x_nm": sdn[:, 0] * pixel_size_nm,
+        "sigma_y_nm": sdn[:, 1] * pixel_size_nm,
+        "sigma_photons": sdn[:, 2],
     }
     for col, values in upd.items():
         if col in out:
             dtype = out[col].dtype
             out[col] = np.where(okn, values, out[col].to_numpy()).astype(dtype)
-    return _merge_duplicates(out, bidx, pixel_size_nm, opt.merge_px)
-
-
-def _covariance(fisher: torch.Tensor) -> torch.Tensor:
-    """Inverse of each (positive definite) Fisher matrix by Cholesky; the pseudo-inverse where that fails."""
-    chol, info = torch.linalg.cholesky_ex(fisher)
-    bad = info != 0
-    chol[bad] = torch.eye(fisher.shape[-1], dtype=fisher.dtype)
-    cov = torch.cholesky_inverse(chol)
-    if bool(bad.any()):
-        cov[bad] = torch.linalg.pinv(fisher[bad])
-    return cov
-
-
-def pairs_within(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
-    """(P, 2) index pairs ``i < j`` of points of the same ``group`` closer than ``radius`` (sort and sweep
-    along x; vectorised). Not scipy's cKDTree: it crashed (segfault) on such frame-offset point sets in a
-    thread where torch flushed denormals."""
-    n = len(x)
-    if n < 2:
-        return np.zeros((0, 2), np.int64)
-    order = np.lexsort((x, group))
-    g, xs, ys = group[order], x[order], y[order]
-    span = np.ptp(xs) + 2 * radius + 1.0
-    key = g * span + (xs - xs.min())  # groups far apart along one sorted axis
-    end = np.searchsorted(key, key + radius, side="right")
-    count = end - np.arange(n) - 1
-    i = np.repeat(np.arange(n), count)
-    j = i + 1 + (np.arange(len(i)) - np.repeat(np.cumsum(count) - count, count))
-    close = (g[i] == g[j]) & (np.hypot(xs[i] - xs[j], ys[i] - ys[j]) < radius)
-    a, b = order[i[close]], order[j[close]]
-    return np.stack([np.minimum(a, b), np.maximum(a, b)], 1).astype(np.int64)
+    return out
 
 
 def _neighbour_pairs(bidx, xp, yp, box: int, sigma_px: float) -> torch.Tensor:
@@ -249,8 +193,8 @@ class _Others:
         """(K, box*box) for parameters ``theta`` (K, 5) in each detection's own box frame."""
         if self.nb is None:
             return torch.zeros(self.n, self.box * self.box, dtype=theta.dtype)
-        ex = _profile(self.grid, theta[:, 0:1], theta[:, 4:5])[0]  # (K, span)
-        ey = _profile(self.grid, theta[:, 1:2], theta[:, 4:5])[0]
+        ex = profile(self.grid, theta[:, 0:1], theta[:, 4:5])[0]  # (K, span)
+        ey = profile(self.grid, theta[:, 1:2], theta[:, 4:5])[0]
         shape = self.cols.shape  # (K, M, box); flat index_select: ~3x faster than advanced indexing
         gx = ex.reshape(-1).index_select(0, self.cols.reshape(-1)).view(shape)
         gy = ey.reshape(-1).index_select(0, self.rows.reshape(-1)).view(shape)
@@ -284,10 +228,9 @@ def _duplicates(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: flo
     return np.setdiff1d(np.arange(len(table)), drop)
 
 
-def _merge_duplicates(table: pd.DataFrame, bidx: np.ndarray, px: float, merge_px: float) -> pd.DataFrame:
-    """Fits that converged onto one spot (closer than ``merge_px``): keep the more probable detection and
-    give it the photons of the other."""
-    keep_i, drop_i = _close_pairs(table, bidx, px, merge_px)
+def _merge(table: pd.DataFrame, keep_i: np.ndarray, drop_i: np.ndarray) -> pd.DataFrame:
+    """Fits that converged onto one spot (pairs ``keep_i``, ``drop_i`` closer than ``merge_px``): keep the
+    more probable detection and give it the photons of the other."""
     if len(drop_i) == 0:
         return table
     photons = table["photons"].to_numpy(np.float64).copy()
@@ -310,38 +253,30 @@ def _fit(
     of a frame enter each box with their current estimates (a joint fit, Jacobi-style). Returns the
     parameters and the Fisher information at them."""
     lo, hi = opt.sigma_range_px
-    lam = torch.full((theta.shape[0], 1), float(opt.damping), dtype=theta.dtype)
-    eye = torch.eye(N_PARAMS, dtype=theta.dtype)
     others = _Others(pairs, corner, box, theta.shape[0])
     n_iter, gate_at = int(opt.n_iter), int(opt.n_iter) // 4  # gate after a quarter of the iterations
     for it in range(n_iter):
-        mu, jac = _model(theta, box)
+        mu, jac = spot_model(theta, box)
         if it == gate_at and opt.significance > 0 and len(pairs):
             others.gate(_significant(theta, mu + others(theta), jac, camera, opt.significance))
         mu = (mu + others(theta)).clamp(min=1e-6)
-        fisher, jw = _fisher(jac, mu, camera)
-        grad = (jw @ (d - mu)[..., None])[..., 0]
-        diag = torch.diagonal(fisher, dim1=-2, dim2=-1)
-        step = torch.linalg.solve(
-            fisher + lam[..., None] * eye * diag[:, None, :].clamp(min=1e-9), grad[..., None]
-        )[..., 0]
-        step = torch.nan_to_num(step)
+        step = damped_step(jac, mu, d, camera, opt.damping)
         step[:, :2] = step[:, :2].clamp(-1.0, 1.0)
         new = theta + step
         new[:, 2] = torch.maximum(new[:, 2], theta[:, 2] * 0.2)
         new[:, 3] = torch.maximum(new[:, 3], theta[:, 3] * 0.2).clamp(min=1e-3)
         new[:, 4] = new[:, 4].clamp(lo, hi)
         theta = new
-    mu, jac = _model(theta, box)
-    return theta, _fisher(jac, (mu + others(theta)).clamp(min=1e-6), camera)[0]
+    mu, jac = spot_model(theta, box)
+    return theta, fisher_information(jac, (mu + others(theta)).clamp(min=1e-6), camera)[0]
 
 
 def _significant(
     theta: torch.Tensor, mu: torch.Tensor, jac: torch.Tensor, camera: CameraConfig | None, z: float
 ) -> torch.Tensor:
     """(K,) True where the fitted photons are at least ``z`` Cramer-Rao standard deviations above zero."""
-    fisher = _fisher(jac, mu.clamp(min=1e-6), camera)[0]
-    var = torch.diagonal(_covariance(fisher.double()), dim1=-2, dim2=-1)[:, 2]
+    fisher = fisher_information(jac, mu.clamp(min=1e-6), camera)[0]
+    var = torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1)[:, 2]
     sd = var.clamp(min=0).sqrt().to(theta.dtype)
     return torch.nan_to_num(theta[:, 2] - z * sd, nan=-1.0) >= 0
 

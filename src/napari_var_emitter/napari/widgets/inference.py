@@ -81,6 +81,12 @@ class InferenceWidget(Container):
             name="threshold", label="threshold", min=0.01, max=0.99, step=0.05, value=0.5
         )
         self.refine = CheckBox(name="refine", text="PSF fit refinement", value=False)
+        self.split = CheckBox(name="split", text="split close pairs (PSF fit)", value=True)
+        self.split.tooltip = (
+            "The PSF fit weighs one emitter against two for every spot and close pair, which resolves "
+            "emitters closer than the PSF. It assumes a symmetric Gaussian PSF: switch it off for elongated "
+            "PSFs."
+        )
         self.first = SpinBox(name="first", label="first frame", min=0, max=0)
         self.last = SpinBox(name="last", label="last frame", min=0, max=0)
         self.map_frames = SpinBox(name="map_frames", label="maps for (frames)", min=0, max=100_000, value=10)
@@ -95,8 +101,8 @@ class InferenceWidget(Container):
         super().__init__(
             widgets=[
                 self.image, self.model, self.checkpoint_file, self.device, self.threshold, self.refine,
-                self.first, self.last, self.map_frames, self.scales, self.color_by, self.camera, buttons,
-                self.summary,
+                self.split, self.first, self.last, self.map_frames, self.scales, self.color_by, self.camera,
+                buttons, self.summary,
             ]
         )  # fmt: skip
         self.summary.native.setWordWrap(True)
@@ -108,6 +114,7 @@ class InferenceWidget(Container):
         self.model.changed.connect(self._checkpoint_changed)
         self.image.changed.connect(self._layer_changed)
         self.color_by.changed.connect(self._recolor)
+        self.refine.changed.connect(self._refine_toggled)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         LAST_CHECKPOINT.changed.connect(self._last_checkpoint_changed)
@@ -167,8 +174,13 @@ class InferenceWidget(Container):
             if info["refine"] is not None
             else "Not available with this version of the predictor"
         )
+        self._refine_toggled()
         if not self._camera_from_layer:
             self.camera.set_values(info["camera"], info["pixel_size_nm"])
+
+    def _refine_toggled(self, *_: Any) -> None:
+        """Splitting close pairs is a step of the PSF fit."""
+        self.split.enabled = bool(self.refine.enabled and self.refine.value)
 
     def _info(self, path: Path | None) -> dict[str, Any] | None:
         try:
@@ -230,6 +242,7 @@ class InferenceWidget(Container):
             self.camera.camera(),
             self.threshold.value,
             self.refine.value if self.refine.enabled else None,
+            self.split.value,
         )
 
     def _start(self) -> None:

@@ -82,9 +82,11 @@ def predictor_kwargs(
     camera: CameraConfig | dict,
     threshold: float,
     refine: bool | None = None,
+    split: bool = True,
 ) -> dict[str, Any]:
     """Keyword arguments of ``Predictor`` from the form. ``refine`` (PSF fit refinement; None: the
-    checkpoint's default) is passed only when this version's Predictor has it."""
+    checkpoint's default) and ``split`` (the fit's one-or-two-emitters test) are passed only when this
+    version's Predictor has them."""
     if not 0.0 < float(threshold) <= 1.0:
         raise ParameterError(f"threshold must be in (0, 1], got {threshold}")
     kwargs: dict[str, Any] = {
@@ -95,6 +97,8 @@ def predictor_kwargs(
     }
     if refine is not None and predictor_accepts("refine"):
         kwargs["refine"] = bool(refine)
+    if predictor_accepts("split"):
+        kwargs["split"] = bool(split)
     return kwargs
 
 

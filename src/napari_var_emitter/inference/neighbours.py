@@ -1,0 +1,25 @@
+"""Which points of the same frame lie close together (for the PSF fit's neighbour models and merges)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pairs_within(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+    """(P, 2) index pairs ``i < j`` of points of the same ``group`` closer than ``radius`` (sort and sweep
+    along x; vectorised). Not scipy's cKDTree: it crashed (segfault) on such frame-offset point sets in a
+    thread where torch flushed denormals."""
+    n = len(x)
+    if n < 2:
+        return np.zeros((0, 2), np.int64)
+    order = np.lexsort((x, group))
+    g, xs, ys = group[order], x[order], y[order]
+    span = np.ptp(xs) + 2 * radius + 1.0
+    key = g * span + (xs - xs.min())  # groups far apart along one sorted axis
+    end = np.searchsorted(key, key + radius, side="right")
+    count = end - np.arange(n) - 1
+    i = np.repeat(np.arange(n), count)
+    j = i + 1 + (np.arange(len(i)) - np.repeat(np.cumsum(count) - count, count))
+    close = (g[i] == g[j]) & (np.hypot(xs[i] - xs[j], ys[i] - ys[j]) < radius)
+    a, b = order[i[close]], order[j[close]]
+    return np.stack([np.minimum(a, b), np.maximum(a, b)], 1).astype(np.int64)

@@ -1,0 +1,350 @@
+"""One emitter or two? Model selection for spots closer than the PSF: the last stage of the PSF fit.
+
+A camera-pixel map holds one emitter per pixel, and the joint one-emitter fit of :mod:`.refine` (each
+detection in its own box, the others held at their last estimates) cannot hold two emitters 50-150 nm
+apart: either the detector reports one spot for them, or it reports two and their fits drift together. So
+for every fitted localization, and every pair of them closer than ``split_max_px``, this stage weighs one
+emitter against two, as classical multi-emitter fitting does (DAOSTORM, SSM-BIC):
+
+- A box around the spot or pair is fitted with one pixel-integrated Gaussian (x, y, N, bg, sigma) and with
+  two (x1, y1, N1, x2, y2, N2, bg, sigma1, sigma2), by damped Fisher scoring under the camera's pixel
+  variance, every other localization of the frame held at its fit.
+- Two emitters win when the two-emitter fit gains more log-likelihood than the threshold (Gaussian
+  approximation with the camera variance, what the fit minimises): ``split_llr`` for one spot,
+  ``merge_llr`` for a pair the detector already reported as two. Each emitter must also be
+  ``split_significance`` Cramer-Rao standard deviations bright on its own and lie within the box and
+  further than ``merge_px`` from every other localization; the two of a single spot at most
+  ``split_max_px`` apart.
+- A spot that wins becomes its two emitters; a pair that wins gets the joint fit of both; a pair whose gain
+  is at most ``merge_llr`` becomes one localization (the one-emitter fit, the more probable row's other
+  columns); anything else keeps the values of the joint fit of :mod:`.refine`.
+
+The second emitter of a single spot is seeded along the major axis of its second moments (background and
+neighbours removed), half a separation either side, where ``var_major - var_minor = (d / 2)^2`` puts two
+emitters; a pair is seeded with its own two fits. Single spots whose two-emitter fit gains under
+``_SCREEN_LLR`` after ``_SCREEN_ITER`` iterations stop there (they are far from any threshold).
+
+The test assumes the PSF is a symmetric Gaussian, like the models trained here and the fit: an elongated
+PSF (astigmatism, a tilted focal plane) looks like two emitters and is split. docs/inference.md gives the
+figures and how to switch the test off (``split_llr=0``, ``var-emitter predict --no-split``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..camera import CameraConfig, pixel_variance
+from .gaussian_psf import covariance, damped_step, fisher_information, profile, spot_model
+from .neighbours import pairs_within
+
+if TYPE_CHECKING:
+    from .refine import RefineOptions
+
+#: parameter slots of the one- (5) and two-emitter (9) models: positions, photons, background, widths
+_SLOTS = {5: ([0, 1], [2], 3, [4]), 9: ([0, 1, 3, 4], [2, 5], 6, [7, 8])}
+#: iterations after which a single spot's two-emitter fit must have gained ``_SCREEN_LLR`` to go on
+_SCREEN_ITER, _SCREEN_LLR = 3, 2.0
+#: iterations of the one-emitter fit of a single spot (it starts at the joint fit's optimum)
+_SINGLE_ITER = 2
+
+
+def log_likelihood(d: torch.Tensor, mu: torch.Tensor, camera: CameraConfig | None) -> torch.Tensor:
+    """(K,) log-likelihood (up to a constant) of data ``d`` (K, P) under independent Gaussian pixels of
+    mean ``mu`` (K, P) and the camera's variance at ``mu``."""
+    var = pixel_variance(mu, camera)
+    return -0.5 * ((d - mu) ** 2 / var + torch.log(var)).sum(1)
+
+
+def _halves(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two one-emitter parameter sets (K, 5) of two-emitter parameters (K, 9); the second without the
+    background."""
+    a = torch.cat([theta[:, 0:3], theta[:, 6:8]], 1)
+    b = torch.cat([theta[:, 3:6], torch.zeros_like(theta[:, :1]), theta[:, 8:9]], 1)
+    return a, b
+
+
+def pair_model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mu`` (K, box*box) of two Gaussian spots on one background, ``theta`` (K, 9) = (x1, y1, N1, x2, y2,
+    N2, bg, sigma1, sigma2), and its Jacobian (K, 9, box*box)."""
+    a, b = _halves(theta)
+    mu_a, ja = spot_model(a, box)
+    mu_b, jb = spot_model(b, box)
+    return mu_a + mu_b, torch.cat([ja[:, 0:3], jb[:, 0:3], ja[:, 3:5], jb[:, 4:5]], 1)
+
+
+def fit_model(
+    theta: torch.Tensor,
+    d: torch.Tensor,
+    rest: torch.Tensor,
+    box: int,
+    camera: CameraConfig | None,
+    opt: RefineOptions,
+    n_iter: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Damped Fisher scoring of the one- (``theta`` (K, 5)) or two-emitter model (K, 9) on the boxes ``d``
+    (K, P) with the fixed model ``rest`` (K, P) of the other localizations. Returns the parameters, the
+    Fisher information and ``mu`` (with ``rest``) at them."""
+    model = pair_model if theta.shape[1] == 9 else spot_model
+    pos, phot, bg, sig = _SLOTS[theta.shape[1]]
+    lo, hi = opt.sigma_range_px
+    for _ in range(n_iter):
+        mu, jac = model(theta, box)
+        step = damped_step(jac, (mu + rest).clamp(min=1e-6), d, camera, opt.damping)
+        step[:, pos] = step[:, pos].clamp(-0.5, 0.5)
+        new = theta + step
+        new[:, phot] = torch.maximum(new[:, phot], theta[:, phot] * 0.2)
+        new[:, bg] = torch.maximum(new[:, bg], theta[:, bg] * 0.2).clamp(min=1e-3)
+        new[:, sig] = new[:, sig].clamp(lo, hi)
+        new[:, pos] = new[:, pos].clamp(-1.0, float(box))
+        theta = new
+    mu, jac = model(theta, box)
+    mu = (mu + rest).clamp(min=1e-6)
+    return theta, fisher_information(jac, mu, camera)[0], mu
+
+
+def _continue(state, rows: torch.Tensor, d, rest, box, camera, opt, n_iter: int):
+    """``state`` (parameters, Fisher information, mu of :func:`fit_model`) after ``n_iter`` more iterations
+    for the rows ``rows`` (K,) bool."""
+    idx = torch.nonzero(rows)[:, 0]
+    if len(idx) == 0 or n_iter <= 0:
+        return state
+    more = fit_model(state[0][idx], d[idx], rest[idx], box, camera, opt, n_iter)
+    out = tuple(t.clone() for t in state)
+    for t, m in zip(out, more, strict=True):
+        t[idx] = m
+    return out
+
+
+def moment_seeds(theta: torch.Tensor, d: torch.Tensor, rest: torch.Tensor, box: int, sigma_px: float):
+    """(K, 9) two-emitter seeds from one-emitter fits ``theta`` (K, 5): half the photons each, half a
+    separation either side along the major axis of the second moments of ``d - bg - rest``."""
+    k = torch.arange(box, dtype=theta.dtype)
+    yy, xx = (g.reshape(1, -1) for g in torch.meshgrid(k, k, indexing="ij"))
+    x, y, n, bg, s = (theta[:, i] for i in range(5))
+    w = (d - bg[:, None] - rest).clamp(min=0)
+    w = w / w.sum(1, keepdim=True).clamp(min=1e-6)
+    dx, dy = xx - x[:, None], yy - y[:, None]
+    cxx, cyy, cxy = (w * dx * dx).sum(1), (w * dy * dy).sum(1), (w * dx * dy).sum(1)
+    spread = (0.25 * (cxx - cyy) ** 2 + cxy**2).sqrt()  # (var_major - var_minor) / 2
+    half = (2 * spread).sqrt().clamp(0.3, 1.0)
+    angle = 0.5 * torch.atan2(2 * cxy, cxx - cyy)
+    ux, uy = torch.cos(angle) * half, torch.sin(angle) * half
+    s0 = s.clamp(max=sigma_px)
+    return torch.stack([x - ux, y - uy, n / 2, x + ux, y + uy, n / 2, bg, s0, s0], 1)
+
+
+def _match_pairs(pairs: np.ndarray, x: np.ndarray, y: np.ndarray, n: int) -> np.ndarray:
+    """(M, 2) disjoint pairs out of ``pairs`` (P, 2): repeatedly the mutually nearest ones."""
+    dist = np.hypot(x[pairs[:, 0]] - x[pairs[:, 1]], y[pairs[:, 0]] - y[pairs[:, 1]])
+    taken = np.zeros(n, bool)
+    chosen = []
+    while len(pairs):
+        best = np.full(n, np.inf)
+        np.minimum.at(best, pairs[:, 0], dist)
+        np.minimum.at(best, pairs[:, 1], dist)
+        mutual = (dist <= best[pairs[:, 0]]) & (dist <= best[pairs[:, 1]])
+        pick = pairs[mutual]
+        pick = pick[~taken[pick].any(1)]
+        _, first = np.unique(pick[:, 0], return_index=True)  # ties: one pair per point
+        pick = pick[first]
+        pick = pick[np.unique(pick[:, 1], return_index=True)[1]]
+        if len(pick) == 0:
+            break
+        taken[pick.ravel()] = True
+        chosen.append(pick)
+        left = ~taken[pairs].any(1)
+        pairs, dist = pairs[left], dist[left]
+    return np.concatenate(chosen) if chosen else np.zeros((0, 2), np.int64)
+
+
+def _rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int) -> torch.Tensor:
+    """(G, box*box) model of the localizations ``use`` (K,) bool, other than each group's ``members``, in the
+    group boxes with corners ``c0``, ``r0`` in frames ``gframe``: every such localization's spot is drawn
+    (to 3 sigma) into a model of its frame, the boxes are read out and their members' own spots taken off."""
+    nb, h, w = shape
+    pad = int(np.ceil(3 * float(s[use].max(initial=1.0)))) + 1
+    k = torch.arange(-pad, pad + 1)
+    j = np.flatnonzero(use)
+    model = torch.zeros(nb, h + 2 * pad, w + 2 * pad)
+    if len(j):
+        ix, iy = (
+            torch.from_numpy(np.rint(x[j]).astype(np.int64)),
+            torch.from_numpy(np.rint(y[j]).astype(np.int64)),
+        )
+        cols, rows = ix[:, None] + k, iy[:, None] + k  # (J, 2 pad + 1) absolute pixels
+        sj = torch.from_numpy(s[j][:, None]).float()
+        ex = profile(cols.float(), torch.from_numpy(x[j][:, None]).float(), sj)[0]
+        ey = profile(rows.float(), torch.from_numpy(y[j][:, None]).float(), sj)[0]
+        spots = torch.from_numpy(n[j]).float()[:, None, None] * ey[:, :, None] * ex[:, None, :]
+        cols, rows = (cols + pad).clamp(0, w + 2 * pad - 1), (rows + pad).clamp(0, h + 2 * pad - 1)
+        flat = (torch.from_numpy(frame[j])[:, None, None] * (h + 2 * pad) + rows[:, :, None]) * (w + 2 * pad)
+        model.view(-1).index_add_(0, (flat + cols[:, None, :]).reshape(-1), spots.reshape(-1))
+    offs = torch.arange(box)
+    rr = torch.from_numpy(r0 + pad)[:, None] + offs
+    cc = torch.from_numpy(c0 + pad)[:, None] + offs
+    rest = model[torch.from_numpy(gframe)[:, None, None], rr[:, :, None], cc[:, None, :]]
+    kb = torch.arange(box, dtype=torch.float32)[None, :]
+    for m in (members[:, 0], members[:, 1]):
+        own = (m >= 0) & use[np.maximum(m, 0)]
+        g, mm = np.flatnonzero(own), m[own]
+        if len(g):
+            sm = torch.from_numpy(s[mm][:, None]).float()
+            ex = profile(kb, torch.from_numpy((x[mm] - c0[g])[:, None]).float(), sm)[0]
+            ey = profile(kb, torch.from_numpy((y[mm] - r0[g])[:, None]).float(), sm)[0]
+            rest[torch.from_numpy(g)] -= (
+                torch.from_numpy(n[mm]).float()[:, None, None] * ey[:, :, None] * ex[:, None, :]
+            )
+    return rest.clamp(min=0).reshape(len(c0), -1)
+
+
+def _sd(fisher: torch.Tensor) -> np.ndarray:
+    return torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1).clamp(min=0).sqrt().numpy()
+
+
+def resolve_close(
+    table: pd.DataFrame,
+    img: torch.Tensor,
+    bidx: np.ndarray,
+    width_px: np.ndarray,
+    fitted: np.ndarray,
+    significant: np.ndarray,
+    pixel_size_nm: float,
+    camera: CameraConfig | None,
+    opt: RefineOptions,
+) -> pd.DataFrame:
+    """One emitter or two for every fitted localization and every close pair of them (see the module
+    docstring). ``table`` is the fitted table (nm), ``img`` (B, H, W) photons, ``bidx`` the frame of each
+    row in ``img``, ``width_px`` each row's fitted PSF width, ``fitted`` where its fit converged,
+    ``significant`` where it counts in its neighbours' models. Returns the new table."""
+    if len(table) == 0:
+        return table
+    _, h, w = img.shape
+    box, half = int(opt.box), int(opt.box) // 2
+    px = float(pixel_size_nm)
+    x = table["x_nm"].to_numpy(np.float64) / px - 0.5
+    y = table["y_nm"].to_numpy(np.float64) / px - 0.5
+    n = np.maximum(table["photons"].to_numpy(np.float64), 1.0)
+    bg = table["bg"].to_numpy(np.float64) if "bg" in table else np.full(len(table), np.nan)
+    s = np.asarray(width_px, np.float64)
+    ok = np.flatnonzero(fitted & significant)  # a spot too faint for one emitter is not two
+    close = pairs_within(bidx[ok], x[ok], y[ok], float(opt.split_max_px))
+    matched = ok[_match_pairs(close, x[ok], y[ok], len(ok))] if len(close) else np.zeros((0, 2), np.int64)
+    single = np.setdiff1d(ok, matched.ravel())
+    members = np.concatenate([np.stack([single, np.full(len(single), -1)], 1), matched]).astype(np.int64)
+    if len(members) == 0:
+        return table
+    is_pair = members[:, 1] >= 0
+    a, b = members[:, 0], np.where(is_pair, members[:, 1], members[:, 0])
+    wa, wb = n[a], np.where(is_pair, n[b], 0.0)
+    cx_f, cy_f = (wa * x[a] + wb * x[b]) / (wa + wb), (wa * y[a] + wb * y[b]) / (wa + wb)
+    c0 = np.clip(np.rint(cx_f).astype(np.int64) - half, 0, w - box)
+    r0 = np.clip(np.rint(cy_f).astype(np.int64) - half, 0, h - box)
+    offs = torch.arange(box)
+    rr = torch.from_numpy(r0)[:, None] + offs
+    cc = torch.from_numpy(c0)[:, None] + offs
+    gb = torch.from_numpy(bidx[a])
+    d = img[gb[:, None, None], rr[:, :, None], cc[:, None, :]].reshape(len(members), -1)
+    rest = _rest_model(c0, r0, bidx[a], members, x, y, n, s, bidx, significant, img.shape, box)
+    bg_g = np.where(np.isfinite(bg[a]) & (bg[a] > 0), bg[a], np.median(d.numpy(), axis=1))
+
+    def t(v):
+        return torch.from_numpy(np.asarray(v, np.float64)).float()
+
+    one0 = torch.stack([t(cx_f - c0), t(cy_f - r0), t(wa + wb), t(np.maximum(bg_g, 0.1)), t(s[a])], 1)
+    pair_t = torch.from_numpy(is_pair)
+    n_iter = int(opt.n_iter)
+    first = fit_model(one0, d, rest, box, camera, opt, _SINGLE_ITER)
+    one, fisher1, mu1 = _continue(first, pair_t, d, rest, box, camera, opt, n_iter - _SINGLE_ITER)
+    ll1 = log_likelihood(d, mu1, camera)
+    seeds = moment_seeds(one, d, rest, box, float(opt.sigma_px))
+    own = torch.stack([t(x[a] - c0), t(y[a] - r0), t(wa), t(x[b] - c0), t(y[b] - r0), t(wb)], 1)
+    own = torch.cat([own, one0[:, 3:4], t(s[a])[:, None], t(s[b])[:, None]], 1)
+    two0 = torch.where(pair_t[:, None], own, seeds)
+    screen = fit_model(two0, d, rest, box, camera, opt, _SCREEN_ITER)
+    more = pair_t | (log_likelihood(d, screen[2], camera) - ll1 > _SCREEN_LLR)
+    two, fisher2, mu2 = _continue(screen, more, d, rest, box, camera, opt, n_iter - _SCREEN_ITER)
+    gain = log_likelihood(d, mu2, camera) - ll1
+    split = _two_win(two, fisher2, gain, rest, c0, r0, x, y, bidx, members, box, camera, opt).numpy()
+    one_ok = torch.isfinite(one).all(1).numpy() & (torch.isfinite(fisher1).flatten(1).all(1).numpy())
+    merge = is_pair & ~split & one_ok & (gain <= opt.merge_llr).numpy()
+    return _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, px)
+
+
+def _two_win(two, fisher2, gain, rest, c0, r0, x, y, bidx, members, box, camera, opt) -> torch.Tensor:
+    """(G,) True where two emitters are the better model (see the module docstring)."""
+    lo, hi = opt.sigma_range_px
+    pair = torch.from_numpy(members[:, 1] >= 0)
+    thr = torch.where(pair, float(opt.merge_llr), float(opt.split_llr))
+    win = torch.isfinite(two).all(1) & torch.isfinite(fisher2).flatten(1).all(1) & (gain > thr)
+    win &= ((two[:, 7:] > lo * 1.001) & (two[:, 7:] < hi * 0.999)).all(1)
+    win &= ((two[:, [0, 1, 3, 4]] > -0.5) & (two[:, [0, 1, 3, 4]] < box - 0.5)).all(1)
+    win &= (torch.hypot(two[:, 0] - two[:, 3], two[:, 1] - two[:, 4]) <= opt.split_max_px) | pair
+    for alone in _halves(two):
+        alone = torch.cat([alone[:, :3], two[:, 6:7], alone[:, 4:5]], 1)  # each on the background
+        mu, jac = spot_model(alone, box)
+        sd = _sd(fisher_information(jac, (mu + rest).clamp(min=1e-6), camera)[0])[:, 2]
+        win &= alone[:, 2] >= opt.split_significance * torch.from_numpy(sd).float()
+    # neither emitter on top of another localization (the neighbours' residual, not a new emitter)
+    cand = torch.nonzero(win)[:, 0].numpy()
+    if len(cand):
+        for o in (0, 3):
+            ex = two[cand, o].double().numpy() + c0[cand]
+            ey = two[cand, o + 1].double().numpy() + r0[cand]
+            pts_x, pts_y = np.concatenate([ex, x]), np.concatenate([ey, y])
+            near = pairs_within(np.concatenate([bidx[members[cand, 0]], bidx]), pts_x, pts_y, opt.merge_px)
+            lo_i, hi_i = near.min(1), near.max(1)
+            cross = (lo_i < len(cand)) & (hi_i >= len(cand))
+            g, j = lo_i[cross], hi_i[cross] - len(cand)
+            other = (j != members[cand[g], 0]) & (j != members[cand[g], 1])
+            win[torch.from_numpy(cand[g[other]])] = False
+    return win
+
+
+def _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, px) -> pd.DataFrame:
+    """``table`` after the decisions: split groups become their two emitters, merged pairs one emitter."""
+    cols = ("x_nm", "y_nm", "photons", "bg", "sigma_x_nm", "sigma_y_nm", "sigma_photons")
+    cols = [c for c in cols if c in table]
+    vals = {c: table[c].to_numpy(np.float64).copy() for c in cols}
+    th1, sd1 = one.double().numpy(), _sd(fisher1)
+    th2, sd2 = two.double().numpy(), _sd(fisher2)
+
+    def fill(rows, th, sd, o, g):
+        new = {
+            "x_nm": (th[g, o] + c0[g] + 0.5) * px,
+            "y_nm": (th[g, o + 1] + r0[g] + 0.5) * px,
+            "photons": th[g, o + 2],
+            "bg": th[g, 6 if th.shape[1] == 9 else 3],
+            "sigma_x_nm": sd[g, o] * px,
+            "sigma_y_nm": sd[g, o + 1] * px,
+            "sigma_photons": sd[g, o + 2],
+        }
+        return {c: new[c] for c in cols}, rows
+
+    is_pair = members[:, 1] >= 0
+    updates = []
+    g = np.flatnonzero(split)
+    updates.append(fill(members[g, 0], th2, sd2, 0, g))
+    gp = g[is_pair[g]]
+    updates.append(fill(members[gp, 1], th2, sd2, 3, gp))
+    gm = np.flatnonzero(merge)
+    pa, pb = members[gm, 0], members[gm, 1]
+    rank = table["prob"].to_numpy(np.float64) if "prob" in table else table["photons"].to_numpy(np.float64)
+    keeper = np.where(rank[pa] >= rank[pb], pa, pb)
+    updates.append(fill(keeper, th1, sd1, 0, gm))
+    for new, rows in updates:
+        for c in cols:
+            vals[c][rows] = new[c]
+    gs = g[~is_pair[g]]
+    extra = fill(members[gs, 0], th2, sd2, 3, gs)[0]
+    dropped = np.where(rank[pa] >= rank[pb], pb, pa)
+    kept = np.setdiff1d(np.arange(len(table)), dropped)
+    src = np.concatenate([kept, members[gs, 0]])
+    out = table.iloc[src].reset_index(drop=True)
+    for c in cols:
+        out[c] = np.concatenate([vals[c][kept], extra[c]]).astype(table[c].dtype)
+    order = np.argsort(np.concatenate([kept, members[gs, 0] + 0.5]), kind="stable")
+    return out.iloc[order].reset_index(drop=True)
