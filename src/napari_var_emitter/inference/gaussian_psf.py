@@ -49,7 +49,7 @@ def spot_model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tenso
     jac[:, 3] = 1.0
     torch.addcmul(dey_ds[:, :, None] * nx[:, None, :], ny[:, :, None], dex_ds[:, None, :], out=jac[:, 4])
     mu = torch.addcmul(bg[:, :, None], n[:, :, None], jac[:, 2])
-    return mu.reshape(kk, -1), jac.reshape(kk, N_PARAMS, -1)
+    return mu.reshape(kk, box * box), jac.reshape(kk, N_PARAMS, box * box)
 
 
 def fisher_information(
