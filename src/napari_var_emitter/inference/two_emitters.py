@@ -162,6 +162,16 @@ def _match_pairs(pairs: np.ndarray, x: np.ndarray, y: np.ndarray, n: int) -> np.
     return np.concatenate(chosen) if chosen else np.zeros((0, 2), np.int64)
 
 
+def _groups(rows: np.ndarray, bidx: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float) -> np.ndarray:
+    """(G, 2) what is tested: disjoint pairs of ``rows`` closer than ``radius`` (mutually nearest first),
+    then every other row alone (second column -1). A spot too faint for one emitter (not in ``rows``) is
+    not two."""
+    close = pairs_within(bidx[rows], x[rows], y[rows], radius)
+    matched = rows[_match_pairs(close, x[rows], y[rows], len(rows))] if len(close) else np.zeros((0, 2), int)
+    single = np.setdiff1d(rows, matched.ravel())
+    return np.concatenate([np.stack([single, np.full(len(single), -1)], 1), matched]).astype(np.int64)
+
+
 def _rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int) -> torch.Tensor:
     """(G, box*box) model of the localizations ``use`` (K,) bool, other than each group's ``members``, in the
     group boxes with corners ``c0``, ``r0`` in frames ``gframe``: every such localization's spot is drawn
@@ -203,6 +213,7 @@ def _rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int
 
 
 def _sd(fisher: torch.Tensor) -> np.ndarray:
+    """Cramer-Rao standard deviations (K, n) from Fisher information (K, n, n)."""
     return torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1).clamp(min=0).sqrt().numpy()
 
 
@@ -231,11 +242,7 @@ def resolve_close(
     n = np.maximum(table["photons"].to_numpy(np.float64), 1.0)
     bg = table["bg"].to_numpy(np.float64) if "bg" in table else np.full(len(table), np.nan)
     s = np.asarray(width_px, np.float64)
-    ok = np.flatnonzero(fitted & significant)  # a spot too faint for one emitter is not two
-    close = pairs_within(bidx[ok], x[ok], y[ok], float(opt.split_max_px))
-    matched = ok[_match_pairs(close, x[ok], y[ok], len(ok))] if len(close) else np.zeros((0, 2), np.int64)
-    single = np.setdiff1d(ok, matched.ravel())
-    members = np.concatenate([np.stack([single, np.full(len(single), -1)], 1), matched]).astype(np.int64)
+    members = _groups(np.flatnonzero(fitted & significant), bidx, x, y, float(opt.split_max_px))
     if len(members) == 0:
         return table
     is_pair = members[:, 1] >= 0
