@@ -136,3 +136,12 @@ def test_predict_split_flag_reaches_the_predictor(files, tmp_path, monkeypatch, 
     ]
     assert run_cli(*argv, "--refine", "--no-progress", "--frames", 0, 2, *flag) == 0
     assert seen["refine"] is True and seen["split"] is split
+
+
+def test_predict_warnings_are_one_line(files, tmp_path, capsys):
+    movie, ckpt = files / "movie.ome.tif", files / "unet1.pt"
+    argv = ["predict", movie, "--checkpoint", ckpt, "--out", tmp_path / "l.csv", "--pixel-size", 200]
+    assert run_cli(*argv, "--no-progress") == 0
+    err = capsys.readouterr().err
+    assert "var-emitter predict: warning: pixel size 200 nm differs" in err
+    assert "UserWarning" not in err and ".py:" not in err

@@ -3,6 +3,8 @@ seen twice is merged, isolated emitters stay whole, and the two-emitter model's 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -125,3 +127,53 @@ def test_the_predictor_switches_the_test_and_says_so_in_the_table():
     assert on.refine and on.refine_options.split_llr > 0 and off.refine_options.split_llr == 0
     assert on.table_metadata(100.0, (8, 8), 1)["two_emitter_test"] is True
     assert off.table_metadata(100.0, (8, 8), 1)["two_emitter_test"] is False
+
+
+def _grid_movie(ratio: float, n_frames: int, seed: int):
+    """16 isolated emitters per frame (1.6 um apart, 1,000-5,000 photons) whose PSF is ``ratio`` times wider
+    in y than in x, on the default sCMOS camera."""
+    rng = np.random.default_rng(seed)
+    grid = np.arange(800.0, 6400.0, 1600.0)
+    gx, gy = (g.ravel() for g in np.meshgrid(grid, grid))
+    n = n_frames * len(gx)
+    sigma = rng.uniform(100.0, 130.0, n)
+    truth = pd.DataFrame(
+        {
+            "frame": np.repeat(np.arange(n_frames), len(gx)),
+            "x_nm": np.tile(gx, n_frames) + rng.uniform(-50, 50, n),
+            "y_nm": np.tile(gy, n_frames) + rng.uniform(-50, 50, n),
+            "photons": rng.uniform(1000.0, 5000.0, n),
+            "sigma_x_nm": sigma,
+            "sigma_y_nm": sigma * ratio,
+        }
+    )
+    return simulate(SimulationConfig(background=(70.0, 70.0), camera={}), n_frames, seed=seed, emitters=truth)
+
+
+@pytest.mark.parametrize(("ratio", "low", "high"), [(1.0, 0.0, 0.015), (1.1, 0.05, 0.12)])
+def test_psf_moments_tell_a_round_psf_from_an_elongated_one(ratio, low, high):
+    from napari_var_emitter.inference.two_emitters import elongation, psf_moments
+
+    movie = _grid_movie(ratio, 20, seed=8)
+    table = movie.emitters.assign(bg=70.0)
+    frames = adu_to_photons(movie.frames, movie.config.camera)
+    sums, spots = psf_moments(table, frames, np.arange(20), 100.0)
+    assert spots >= 250
+    assert low <= elongation(sums) <= high  # (1.1^2 - 1) / (1.1^2 + 1) = 0.095, less the box truncation
+
+
+def test_the_predictor_switches_the_test_off_for_an_elongated_psf():
+    from napari_var_emitter.inference import Predictor
+
+    round_psf, long_psf = _grid_movie(1.0, 40, seed=9), _grid_movie(1.15, 40, seed=9)
+    on = Predictor(device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for a round PSF
+        result = on.predict(round_psf.frames)
+    assert result.table.attrs["two_emitter_test"] is True
+    with pytest.warns(UserWarning, match="PSF looks elongated"):
+        result = on.predict(long_psf.frames)
+    assert result.table.attrs["two_emitter_test"] is False
+    assert any("elongated" in w for w in result.warnings)
+    off = Predictor(device="cpu", split=False).predict(long_psf.frames).table
+    pd.testing.assert_frame_equal(result.table, off, check_like=True)

@@ -1,7 +1,8 @@
 """The ``var-emitter`` command line: one module per subcommand, each with ``add_parser`` and ``run``.
 
-User errors (:class:`~napari_var_emitter.errors.VarEmitterError`) print as one line on stderr and exit 2;
-``--debug`` (before the subcommand) shows the full traceback instead.
+User errors (:class:`~napari_var_emitter.errors.VarEmitterError`) print as one line on stderr and exit 2,
+warnings as one line each; ``--traceback`` (before the subcommand) shows full tracebacks and Python's
+warning format instead.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .._version import __version__
@@ -43,6 +45,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    with warnings.catch_warnings():
+        if not args.traceback:
+            warnings.showwarning = _one_line_warning(args.command)
+        return _run(args)
+
+
+def _one_line_warning(command: str):
+    """A ``warnings.showwarning`` that prints ``var-emitter COMMAND: warning: MESSAGE`` (no source line)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"var-emitter {command}: warning: {message}", file=file or sys.stderr)
+
+    return show
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except VarEmitterError as exc:

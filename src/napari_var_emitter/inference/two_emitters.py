@@ -357,3 +357,50 @@ def _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, p
         out[c] = np.concatenate([vals[c][kept], extra[c]]).astype(table[c].dtype)
     order = np.argsort(np.concatenate([kept, members[gs, 0] + 0.5]), kind="stable")
     return out.iloc[order].reset_index(drop=True)
+
+
+def psf_moments(
+    table: pd.DataFrame,
+    frames: torch.Tensor | np.ndarray,
+    frame_ids: np.ndarray,
+    pixel_size_nm: float,
+    box: int = 7,
+) -> tuple[np.ndarray, int]:
+    """Second moments of the bright, isolated spots of ``frames`` (B, H, W photons; ``frames[b]`` is frame
+    ``frame_ids[b]``) at the localizations of ``table`` (at least 1,000 photons, no other localization within
+    ``box`` pixels), background removed: the sums of ``cxx - cyy``, ``2 cxy`` and ``cxx + cyy`` (pixels^2)
+    and the number of spots. :func:`elongation` of sums over enough spots says whether the PSF is round."""
+    img = torch.as_tensor(frames).float().cpu()
+    _, h, w = img.shape
+    half = box // 2
+    x = table["x_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5
+    y = table["y_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5
+    ids = np.asarray(frame_ids, np.int64)
+    order = np.argsort(ids, kind="stable")
+    bidx = order[np.searchsorted(ids[order], table["frame"].to_numpy(np.int64))]
+    bright = table["photons"].to_numpy(np.float64) >= 1000.0
+    inside = (x >= half) & (x < w - 1 - half) & (y >= half) & (y < h - 1 - half)
+    keep = np.setdiff1d(np.flatnonzero(bright & inside), pairs_within(bidx, x, y, float(box)))
+    if len(keep) == 0:
+        return np.zeros(3), 0
+    c0, r0 = np.rint(x[keep]).astype(np.int64) - half, np.rint(y[keep]).astype(np.int64) - half
+    offs = torch.arange(box)
+    rr, cc = torch.from_numpy(r0)[:, None] + offs, torch.from_numpy(c0)[:, None] + offs
+    d = img[torch.from_numpy(bidx[keep])[:, None, None], rr[:, :, None], cc[:, None, :]].double()
+    bg = d.flatten(1).median(1).values
+    if "bg" in table:
+        bg = torch.from_numpy(table["bg"].to_numpy(np.float64)[keep])
+    wgt = (d - bg[:, None, None]).clamp(min=0)
+    wgt = wgt / wgt.sum((1, 2), keepdim=True).clamp(min=1e-6)
+    k = offs.double()
+    dx = k[None, None, :] - torch.from_numpy(x[keep] - c0)[:, None, None]
+    dy = k[None, :, None] - torch.from_numpy(y[keep] - r0)[:, None, None]
+    cxx, cyy, cxy = (wgt * dx * dx).sum((1, 2)), (wgt * dy * dy).sum((1, 2)), (wgt * dx * dy).sum((1, 2))
+    sums = torch.stack([(cxx - cyy).sum(), 2 * cxy.sum(), (cxx + cyy).sum()]).numpy()
+    return sums, len(keep)
+
+
+def elongation(sums: np.ndarray) -> float:
+    """``|<(cxx - cyy, 2 cxy)>| / <cxx + cyy>`` of :func:`psf_moments` sums: about 0 for a round PSF whatever
+    the spots' sub-pixel positions, about ``(b^2 - 1) / (b^2 + 1)`` when one axis is ``b`` times the other."""
+    return float(np.hypot(sums[0], sums[1]) / max(sums[2], 1e-12))
