@@ -39,11 +39,11 @@ FrameSel = slice | range | tuple[int, int] | tuple[int, None] | None
 
 #: data are "unlike the training data" when outside the training range by more than this factor
 RANGE_FACTOR = 3.0
-#: PSF elongation (:func:`.two_emitters.psf_elongation`) above which the two-emitter test is switched off
-#: for a run: 0.05 is a PSF 5 % wider along one axis, where the test starts to split single emitters (a round
-#: PSF measures 0.001-0.01 over 100-150 spots)
-PSF_ELONGATION_LIMIT = 0.05
-#: bright isolated spots the PSF check gathers before it decides
+#: PSF elongation (:func:`.two_emitters.elongation`) above which, at more than ``PSF_ELONGATION_Z`` standard
+#: errors, the two-emitter test is switched off for a run: 0.05 is a PSF ~6 % wider along one axis, where the
+#: test starts to split single emitters (a round PSF: 0.002-0.02, z < 3; unresolved pairs: z ~3)
+PSF_ELONGATION_LIMIT, PSF_ELONGATION_Z = 0.05, 5.0
+#: bright isolated spots (in different camera pixels) the PSF check gathers before it decides
 PSF_CHECK_SPOTS = 100
 
 
@@ -247,22 +247,22 @@ class Predictor:
         return photons[torch.from_numpy(need - lo)]
 
     def _check_psf(self, table: pd.DataFrame, frames: torch.Tensor, idx: np.ndarray, px: float) -> None:
-        """Switch the two-emitter test off for the rest of this run once enough bright, isolated spots
-        (``PSF_CHECK_SPOTS``, gathered over the first batches) show an elongated PSF: the test assumes a
-        round one and would split single emitters."""
-        sums, spots = psf_moments(table, frames, idx, px, box=self._run_options.box)
-        self._psf_sums = self._psf_sums + sums
-        self._psf_spots += spots
-        if self._psf_spots < PSF_CHECK_SPOTS:
+        """Switch the two-emitter test off for the rest of this run once ``PSF_CHECK_SPOTS`` bright,
+        isolated spots (one per camera pixel, gathered over the first batches) show a consistently
+        elongated PSF: the test assumes a round one and would split single emitters."""
+        q, pixels = psf_moments(table, frames, idx, px, box=self._run_options.box)
+        for shape, pixel in zip(q, map(tuple, pixels.tolist()), strict=True):
+            self._psf_spots.setdefault(pixel, shape)  # an emitter on in several frames counts once
+        if len(self._psf_spots) < PSF_CHECK_SPOTS:
             return
         self._psf_pending = False
-        found = elongation(self._psf_sums)
-        if found > PSF_ELONGATION_LIMIT:
+        length, z = elongation(np.array(list(self._psf_spots.values())))
+        if length > PSF_ELONGATION_LIMIT and z > PSF_ELONGATION_Z:
             self._run_options = replace(self._run_options, split_llr=0.0)
             m = (
-                f"the PSF looks elongated (second moments of {self._psf_spots} bright isolated spots: "
-                f"elongation {found:.3f}, a round PSF gives ~0); the test of one emitter against two assumes "
-                "a round PSF and is off for the rest of this run (close pairs are not split)"
+                f"the PSF looks elongated (second moments of {len(self._psf_spots)} bright isolated spots: "
+                f"elongation {length:.3f}, a round PSF gives ~0); the test of one emitter against two "
+                "assumes a round PSF and is off for the rest of this run (close pairs are not split)"
             )
             self.warnings.append(m)
             warnings.warn(m, UserWarning, stacklevel=4)
@@ -353,7 +353,7 @@ class Predictor:
         self.warnings = []
         self._run_options = self.refine_options
         self._psf_pending = self.refine and self.refine_options.split_llr > 0
-        self._psf_sums, self._psf_spots = np.zeros(3), 0
+        self._psf_spots: dict[tuple[int, int], np.ndarray] = {}
         all_idx = np.asarray(rng, dtype=np.int64)
         half = self.n_frames // 2
         span = batch * abs(rng.step) + 2 * half  # frames one batch reads

@@ -365,11 +365,12 @@ def psf_moments(
     frame_ids: np.ndarray,
     pixel_size_nm: float,
     box: int = 7,
-) -> tuple[np.ndarray, int]:
-    """Second moments of the bright, isolated spots of ``frames`` (B, H, W photons; ``frames[b]`` is frame
+) -> tuple[np.ndarray, np.ndarray]:
+    """The shape of the bright, isolated spots of ``frames`` (B, H, W photons; ``frames[b]`` is frame
     ``frame_ids[b]``) at the localizations of ``table`` (at least 1,000 photons, no other localization within
-    ``box`` pixels), background removed: the sums of ``cxx - cyy``, ``2 cxy`` and ``cxx + cyy`` (pixels^2)
-    and the number of spots. :func:`elongation` of sums over enough spots says whether the PSF is round."""
+    ``box`` pixels), from their second moments with the background removed: ``q`` (n, 2) =
+    ``((cxx - cyy), 2 cxy) / (cxx + cyy)`` per spot, and the camera pixel (n, 2) of each spot (so that the
+    same emitter in consecutive frames can be counted once). See :func:`elongation`."""
     img = torch.as_tensor(frames).float().cpu()
     _, h, w = img.shape
     half = box // 2
@@ -381,13 +382,11 @@ def psf_moments(
     bright = table["photons"].to_numpy(np.float64) >= 1000.0
     inside = (x >= half) & (x < w - 1 - half) & (y >= half) & (y < h - 1 - half)
     keep = np.setdiff1d(np.flatnonzero(bright & inside), pairs_within(bidx, x, y, float(box)))
-    if len(keep) == 0:
-        return np.zeros(3), 0
     c0, r0 = np.rint(x[keep]).astype(np.int64) - half, np.rint(y[keep]).astype(np.int64) - half
     offs = torch.arange(box)
     rr, cc = torch.from_numpy(r0)[:, None] + offs, torch.from_numpy(c0)[:, None] + offs
     d = img[torch.from_numpy(bidx[keep])[:, None, None], rr[:, :, None], cc[:, None, :]].double()
-    bg = d.flatten(1).median(1).values
+    bg = d.flatten(1).median(1).values if len(keep) else torch.zeros(0, dtype=torch.float64)
     if "bg" in table:
         bg = torch.from_numpy(table["bg"].to_numpy(np.float64)[keep])
     wgt = (d - bg[:, None, None]).clamp(min=0)
@@ -396,11 +395,18 @@ def psf_moments(
     dx = k[None, None, :] - torch.from_numpy(x[keep] - c0)[:, None, None]
     dy = k[None, :, None] - torch.from_numpy(y[keep] - r0)[:, None, None]
     cxx, cyy, cxy = (wgt * dx * dx).sum((1, 2)), (wgt * dy * dy).sum((1, 2)), (wgt * dx * dy).sum((1, 2))
-    sums = torch.stack([(cxx - cyy).sum(), 2 * cxy.sum(), (cxx + cyy).sum()]).numpy()
-    return sums, len(keep)
+    total = (cxx + cyy).clamp(min=1e-6)
+    q = torch.stack([(cxx - cyy) / total, 2 * cxy / total], 1).numpy()
+    return q, np.stack([c0 + half, r0 + half], 1)
 
 
-def elongation(sums: np.ndarray) -> float:
-    """``|<(cxx - cyy, 2 cxy)>| / <cxx + cyy>`` of :func:`psf_moments` sums: about 0 for a round PSF whatever
-    the spots' sub-pixel positions, about ``(b^2 - 1) / (b^2 + 1)`` when one axis is ``b`` times the other."""
-    return float(np.hypot(sums[0], sums[1]) / max(sums[2], 1e-12))
+def elongation(q: np.ndarray) -> tuple[float, float]:
+    """The PSF's elongation from :func:`psf_moments` ``q`` (n, 2) of independent spots: the length of their
+    mean, about 0 for a round PSF whatever the spots' sub-pixel positions and about ``(b^2 - 1) / (b^2 + 1)``
+    less the box's truncation when one axis is ``b`` times the other; and that length in standard errors
+    (unresolved close pairs make single spots elongated too, but in every direction: large spread, small
+    mean)."""
+    mean = q.mean(0)
+    length = float(np.hypot(*mean))
+    se = float(np.sqrt(q.var(0).sum() / (2 * len(q))))
+    return length, length / max(se, 1e-12)
