@@ -193,7 +193,8 @@ class Predictor:
         if not split:
             self.refine_options = replace(self.refine_options, split_llr=0.0)
         self._run_options = self.refine_options  # this run's settings (the PSF check may change them)
-        self._psf_pending = False
+        self._psf_pending = False  # whether this run's PSF check still gathers spots
+        self._psf_spots: dict[tuple[int, int], np.ndarray] = {}  # its spots' shapes by camera pixel
         self.n_frames = int(getattr(self.model, "n_frames", 1))
         self.tile_size = getattr(self.model, "tile_size", None)
         self.margin = int(getattr(self.model, "margin", 0) or 0)
@@ -353,7 +354,7 @@ class Predictor:
         self.warnings = []
         self._run_options = self.refine_options
         self._psf_pending = self.refine and self.refine_options.split_llr > 0
-        self._psf_spots: dict[tuple[int, int], np.ndarray] = {}
+        self._psf_spots = {}
         all_idx = np.asarray(rng, dtype=np.int64)
         half = self.n_frames // 2
         span = batch * abs(rng.step) + 2 * half  # frames one batch reads

@@ -18,6 +18,8 @@ photo-electron shot noise, EMCCD excess noise, read noise as added variance), so
 the Poisson MLE. The reported uncertainties are the Cramer-Rao bounds at the fitted parameters
 (``sqrt(diag(I^-1))``). A fit that fails (non-finite, moved more than ``max_shift_px`` from its seed, sigma
 at its bounds) keeps the network's values. Fits that end closer than ``merge_px`` are merged (photons summed).
+Last, every fitted spot and every pair of fits closer than ``split_max_px`` is weighed as one emitter against
+two (:mod:`.two_emitters`; off with ``split_llr = 0``).
 
 All fits of a batch run at once in torch (CPU or GPU); cost grows with the number of localizations.
 """
@@ -42,7 +44,11 @@ _SQRT2 = math.sqrt(2.0)
 @dataclass(frozen=True)
 class RefineOptions:
     """Fit settings. ``sigma_px`` seeds the PSF width (pixels); ``sigma_range_px`` bounds it; a detection
-    stays in its neighbours' joint model only with photons / sd(photons) >= ``significance`` (0: always)."""
+    stays in its neighbours' joint model only with photons / sd(photons) >= ``significance`` (0: always).
+    The one-or-two-emitters test (:mod:`.two_emitters`): a spot splits when two emitters gain more than
+    ``split_llr`` in log-likelihood (0: no test), each at least ``split_significance`` sd bright and at most
+    ``split_max_px`` apart; a pair of fits closer than ``split_max_px`` becomes one when two gain at most
+    ``merge_llr``."""
 
     box: int = 7
     n_iter: int = 8
