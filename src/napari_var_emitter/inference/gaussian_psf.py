@@ -1,11 +1,13 @@
 """The pixel-integrated Gaussian spot that the PSF fit (:mod:`.refine`) and the two-emitter test
-(:mod:`.split`) fit: ``mu = bg + N * Ex(x, s) * Ey(y, s)`` over a ``box`` x ``box`` patch (pixel centres at
-integers), its Jacobian and the Fisher information under the camera's pixel variance."""
+(:mod:`.two_emitters`) fit, ``mu = bg + N * Ex(x, s) * Ey(y, s)`` over a ``box`` x ``box`` patch (pixel
+centres at integers): its Jacobian, the Fisher information under the camera's pixel variance, Cramer-Rao
+standard deviations, and the boxes of camera pixels they are fitted to."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from ..camera import CameraConfig, pixel_variance
@@ -83,3 +85,19 @@ def damped_step(
     eye = torch.eye(jac.shape[1], dtype=jac.dtype)
     step = torch.linalg.solve(fisher + damping * eye * diag[:, None, :], grad[..., None])[..., 0]
     return torch.nan_to_num(step)
+
+
+def crlb_sd(fisher: torch.Tensor) -> torch.Tensor:
+    """Cramer-Rao standard deviations (K, n), float64, of Fisher information (K, n, n)."""
+    return torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1).clamp(min=0).sqrt()
+
+
+def gather_boxes(
+    img: torch.Tensor, rows: np.ndarray, r0: np.ndarray, c0: np.ndarray, box: int
+) -> torch.Tensor:
+    """The ``box`` x ``box`` patches (K, box, box) of ``img`` (B, H, W) at frame ``rows``, top-left pixels
+    ``r0``, ``c0`` (K,), in one indexing operation."""
+    offs = torch.arange(box)
+    rr = torch.from_numpy(np.asarray(r0))[:, None] + offs
+    cc = torch.from_numpy(np.asarray(c0))[:, None] + offs
+    return img[torch.from_numpy(np.asarray(rows))[:, None, None], rr[:, :, None], cc[:, None, :]]

@@ -1,4 +1,5 @@
-"""Which points of the same frame lie close together (for the PSF fit's neighbour models and merges)."""
+"""Which points of the same frame lie close together (for the PSF fit's neighbour models and merges), and
+which row of a batch of frames each point belongs to."""
 
 from __future__ import annotations
 
@@ -23,3 +24,10 @@ def pairs_within(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float)
     close = (g[i] == g[j]) & (np.hypot(xs[i] - xs[j], ys[i] - ys[j]) < radius)
     a, b = order[i[close]], order[j[close]]
     return np.stack([np.minimum(a, b), np.maximum(a, b)], 1).astype(np.int64)
+
+
+def frame_rows(frames: np.ndarray, frame_ids: np.ndarray) -> np.ndarray:
+    """Row of a batch of frames (``frame_ids[row]`` is that row's frame number) of each of ``frames``."""
+    ids = np.asarray(frame_ids, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    return order[np.searchsorted(ids[order], np.asarray(frames, dtype=np.int64))]

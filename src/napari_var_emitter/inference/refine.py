@@ -34,8 +34,8 @@ import pandas as pd
 import torch
 
 from ..camera import CameraConfig
-from .gaussian_psf import covariance, damped_step, fisher_information, profile, spot_model
-from .neighbours import pairs_within
+from .gaussian_psf import crlb_sd, damped_step, fisher_information, gather_boxes, profile, spot_model
+from .neighbours import frame_rows, pairs_within
 from .two_emitters import resolve_close
 
 _SQRT2 = math.sqrt(2.0)
@@ -84,9 +84,7 @@ def refine_gaussian(
     box = int(opt.box)
     if h < box or w < box:
         return table
-    ids = np.asarray(frame_ids, dtype=np.int64)
-    order = np.argsort(ids, kind="stable")
-    bidx = order[np.searchsorted(ids[order], table["frame"].to_numpy(np.int64))]  # batch index of each row
+    bidx = frame_rows(table["frame"].to_numpy(), frame_ids)  # batch index of each row
     keep = _duplicates(table, bidx, pixel_size_nm, opt.merge_px)
     table, bidx = table.iloc[keep].reset_index(drop=True), bidx[keep]
     xp = table["x_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5  # pixel centres at integers
@@ -94,10 +92,7 @@ def refine_gaussian(
     half = box // 2
     c0 = np.clip(np.rint(xp).astype(np.int64) - half, 0, w - box)
     r0 = np.clip(np.rint(yp).astype(np.int64) - half, 0, h - box)
-    offs = torch.arange(box)
-    rr = torch.from_numpy(r0)[:, None] + offs
-    cc = torch.from_numpy(c0)[:, None] + offs
-    data = img[torch.from_numpy(bidx)[:, None, None], rr[:, :, None], cc[:, None, :]]  # (K, box, box)
+    data = gather_boxes(img, bidx, r0, c0, box)  # (K, box, box)
 
     n_net = np.maximum(table["photons"].to_numpy(np.float64), 1.0)
     pairs = _neighbour_pairs(bidx, xp, yp, box, opt.sigma_px)
@@ -112,7 +107,7 @@ def refine_gaussian(
     theta, fisher = _fit(theta0, data.reshape(len(table), -1), pairs, corner, box, camera, opt)
 
     ok = _accept(theta, theta0, fisher, opt)
-    sd = torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1).clamp(min=0).sqrt()
+    sd = crlb_sd(fisher)
     out = _with_fit(table, theta, sd, ok, c0, r0, pixel_size_nm)
     keep_i, drop_i = _close_pairs(out, bidx, pixel_size_nm, opt.merge_px)
     out = _merge(out, keep_i, drop_i)
@@ -282,8 +277,7 @@ def _significant(
 ) -> torch.Tensor:
     """(K,) True where the fitted photons are at least ``z`` Cramer-Rao standard deviations above zero."""
     fisher = fisher_information(jac, mu.clamp(min=1e-6), camera)[0]
-    var = torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1)[:, 2]
-    sd = var.clamp(min=0).sqrt().to(theta.dtype)
+    sd = crlb_sd(fisher)[:, 2].to(theta.dtype)
     return torch.nan_to_num(theta[:, 2] - z * sd, nan=-1.0) >= 0
 
 

@@ -38,8 +38,8 @@ import pandas as pd
 import torch
 
 from ..camera import CameraConfig, pixel_variance
-from .gaussian_psf import covariance, damped_step, fisher_information, profile, spot_model
-from .neighbours import pairs_within
+from .gaussian_psf import crlb_sd, damped_step, fisher_information, gather_boxes, profile, spot_model
+from .neighbours import frame_rows, pairs_within
 
 if TYPE_CHECKING:
     from .refine import RefineOptions
@@ -194,10 +194,7 @@ def _rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int
         cols, rows = (cols + pad).clamp(0, w + 2 * pad - 1), (rows + pad).clamp(0, h + 2 * pad - 1)
         flat = (torch.from_numpy(frame[j])[:, None, None] * (h + 2 * pad) + rows[:, :, None]) * (w + 2 * pad)
         model.view(-1).index_add_(0, (flat + cols[:, None, :]).reshape(-1), spots.reshape(-1))
-    offs = torch.arange(box)
-    rr = torch.from_numpy(r0 + pad)[:, None] + offs
-    cc = torch.from_numpy(c0 + pad)[:, None] + offs
-    rest = model[torch.from_numpy(gframe)[:, None, None], rr[:, :, None], cc[:, None, :]]
+    rest = gather_boxes(model, gframe, r0 + pad, c0 + pad, box)
     kb = torch.arange(box, dtype=torch.float32)[None, :]
     for m in (members[:, 0], members[:, 1]):
         own = (m >= 0) & use[np.maximum(m, 0)]
@@ -210,11 +207,6 @@ def _rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int
                 torch.from_numpy(n[mm]).float()[:, None, None] * ey[:, :, None] * ex[:, None, :]
             )
     return rest.clamp(min=0).reshape(len(c0), -1)
-
-
-def _sd(fisher: torch.Tensor) -> np.ndarray:
-    """Cramer-Rao standard deviations (K, n) from Fisher information (K, n, n)."""
-    return torch.diagonal(covariance(fisher.double()), dim1=-2, dim2=-1).clamp(min=0).sqrt().numpy()
 
 
 def resolve_close(
@@ -251,11 +243,7 @@ def resolve_close(
     cx_f, cy_f = (wa * x[a] + wb * x[b]) / (wa + wb), (wa * y[a] + wb * y[b]) / (wa + wb)
     c0 = np.clip(np.rint(cx_f).astype(np.int64) - half, 0, w - box)
     r0 = np.clip(np.rint(cy_f).astype(np.int64) - half, 0, h - box)
-    offs = torch.arange(box)
-    rr = torch.from_numpy(r0)[:, None] + offs
-    cc = torch.from_numpy(c0)[:, None] + offs
-    gb = torch.from_numpy(bidx[a])
-    d = img[gb[:, None, None], rr[:, :, None], cc[:, None, :]].reshape(len(members), -1)
+    d = gather_boxes(img, bidx[a], r0, c0, box).reshape(len(members), -1)
     rest = _rest_model(c0, r0, bidx[a], members, x, y, n, s, bidx, significant, img.shape, box)
     bg_g = np.where(np.isfinite(bg[a]) & (bg[a] > 0), bg[a], np.median(d.numpy(), axis=1))
 
@@ -295,7 +283,7 @@ def _two_win(two, fisher2, gain, rest, c0, r0, x, y, bidx, members, box, camera,
     for alone in _halves(two[cand]):
         alone = torch.cat([alone[:, :3], two[cand, 6:7], alone[:, 4:5]], 1)  # each on the background
         mu, jac = spot_model(alone, box)
-        sd = _sd(fisher_information(jac, (mu + rest[cand]).clamp(min=1e-6), camera)[0])[:, 2]
+        sd = crlb_sd(fisher_information(jac, (mu + rest[cand]).clamp(min=1e-6), camera)[0])[:, 2].numpy()
         win[cand] &= alone[:, 2] >= opt.split_significance * torch.from_numpy(sd).float()
     # neither emitter on top of another localization (the neighbours' residual, not a new emitter)
     cand = torch.nonzero(win)[:, 0].numpy()
@@ -318,8 +306,8 @@ def _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, p
     cols = ("x_nm", "y_nm", "photons", "bg", "sigma_x_nm", "sigma_y_nm", "sigma_photons")
     cols = [c for c in cols if c in table]
     vals = {c: table[c].to_numpy(np.float64).copy() for c in cols}
-    th1, sd1 = one.double().numpy(), _sd(fisher1)
-    th2, sd2 = two.double().numpy(), _sd(fisher2)
+    th1, sd1 = one.double().numpy(), crlb_sd(fisher1).numpy()
+    th2, sd2 = two.double().numpy(), crlb_sd(fisher2).numpy()
 
     def fill(rows, th, sd, o, g):
         new = {
@@ -368,7 +356,7 @@ def psf_moments(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The shape of the bright, isolated spots of ``frames`` (B, H, W photons; ``frames[b]`` is frame
     ``frame_ids[b]``) at the localizations of ``table`` (at least 1,000 photons, no other localization within
-    ``box`` pixels), from their second moments with the background removed: ``q`` (n, 2) =
+    ``box`` pixels along either axis), from their second moments with the background removed: ``q`` (n, 2) =
     ``((cxx - cyy), 2 cxy) / (cxx + cyy)`` per spot, and the camera pixel (n, 2) of each spot (so that the
     same emitter in consecutive frames can be counted once). See :func:`elongation`."""
     img = torch.as_tensor(frames).float().cpu()
@@ -376,28 +364,40 @@ def psf_moments(
     half = box // 2
     x = table["x_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5
     y = table["y_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5
-    ids = np.asarray(frame_ids, np.int64)
-    order = np.argsort(ids, kind="stable")
-    bidx = order[np.searchsorted(ids[order], table["frame"].to_numpy(np.int64))]
+    bidx = frame_rows(table["frame"].to_numpy(), frame_ids)
     bright = table["photons"].to_numpy(np.float64) >= 1000.0
     inside = (x >= half) & (x < w - 1 - half) & (y >= half) & (y < h - 1 - half)
-    keep = np.setdiff1d(np.flatnonzero(bright & inside), pairs_within(bidx, x, y, float(box)))
+    keep = np.flatnonzero(bright & inside)
+    keep = keep[_alone(bidx, np.rint(x).astype(np.int64), np.rint(y).astype(np.int64), img.shape, box)[keep]]
     c0, r0 = np.rint(x[keep]).astype(np.int64) - half, np.rint(y[keep]).astype(np.int64) - half
-    offs = torch.arange(box)
-    rr, cc = torch.from_numpy(r0)[:, None] + offs, torch.from_numpy(c0)[:, None] + offs
-    d = img[torch.from_numpy(bidx[keep])[:, None, None], rr[:, :, None], cc[:, None, :]].double()
+    d = gather_boxes(img, bidx[keep], r0, c0, box).double()
     bg = d.flatten(1).median(1).values if len(keep) else torch.zeros(0, dtype=torch.float64)
     if "bg" in table:
         bg = torch.from_numpy(table["bg"].to_numpy(np.float64)[keep])
     wgt = (d - bg[:, None, None]).clamp(min=0)
     wgt = wgt / wgt.sum((1, 2), keepdim=True).clamp(min=1e-6)
-    k = offs.double()
+    k = torch.arange(box, dtype=torch.float64)
     dx = k[None, None, :] - torch.from_numpy(x[keep] - c0)[:, None, None]
     dy = k[None, :, None] - torch.from_numpy(y[keep] - r0)[:, None, None]
     cxx, cyy, cxy = (wgt * dx * dx).sum((1, 2)), (wgt * dy * dy).sum((1, 2)), (wgt * dx * dy).sum((1, 2))
     total = (cxx + cyy).clamp(min=1e-6)
     q = torch.stack([(cxx - cyy) / total, 2 * cxy / total], 1).numpy()
     return q, np.stack([c0 + half, r0 + half], 1)
+
+
+def _alone(rows: np.ndarray, cols_px: np.ndarray, rows_px: np.ndarray, shape, radius: int) -> np.ndarray:
+    """(K,) True for the points (camera pixel ``cols_px``, ``rows_px`` in frame ``rows``) with no other point
+    within ``radius`` pixels along either axis: the points are counted into per-frame images and each point
+    sums its window from their cumulative sums (cheap on every batch, unlike a pair search at 5/um^2)."""
+    nb, h, w = shape
+    cx, cy = np.clip(cols_px, 0, w - 1), np.clip(rows_px, 0, h - 1)
+    counts = np.zeros((nb, h + 1, w + 1), np.int64)
+    np.add.at(counts, (rows, cy + 1, cx + 1), 1)
+    cum = counts.cumsum(1).cumsum(2)
+    y0, y1 = np.clip(cy - radius, 0, h), np.clip(cy + radius + 1, 0, h)
+    x0, x1 = np.clip(cx - radius, 0, w), np.clip(cx + radius + 1, 0, w)
+    window = cum[rows, y1, x1] - cum[rows, y0, x1] - cum[rows, y1, x0] + cum[rows, y0, x0]
+    return window == 1
 
 
 def elongation(q: np.ndarray) -> tuple[float, float]:
