@@ -1,7 +1,7 @@
 """Where the time of ``predict`` goes: stage timers over one run, written as JSON.
 
     python benchmarks/profile_predict.py [--frames 1000] [--densities 0.5 2 5] [--size 64] [--threads 1] \
-        [--on-disk] [--refine/--no-refine] [--scale F] [--batch-size N] [--json profile.json]
+        [--on-disk] [--refine/--no-refine] [--scale F] [--batch-size N] [--pipeline] [--json profile.json]
 
 Simulated movies (blinking emitters, 100 nm pixels; one per density) are localized by the bundled model (or
 ``--checkpoint``) from memory or, with ``--on-disk``, from an OME-TIFF written to a temporary folder.
@@ -19,7 +19,10 @@ Stages, in seconds over the whole run (a warm-up batch is run first and not coun
 - ``concat``: joining the per-batch tables; ``write``: the table file (CSV).
 
 Timers are wall clock (``time.perf_counter``) around the calls; torch runs synchronously on the CPU, so
-they add up to the total (on CUDA the model stages would need synchronisation: CPU only here).
+they add up to the total (on CUDA the model stages would need synchronisation: CPU only here). For that the
+predictor runs its two stages one after the other (``Predictor(pipeline=False)``); with ``--pipeline`` the
+post-processing runs in a worker thread while the model runs on the next batch, so ``postprocess`` and
+``refine`` overlap the model stages and ``loop`` (the rest of the total) can be negative: compare frames/s.
 """
 
 from __future__ import annotations
@@ -165,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--on-disk", action="store_true", help="read the movie from an OME-TIFF file")
     ap.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None)
     ap.add_argument("--scale", type=int, help="output scale to localize (default: the checkpoint's)")
+    ap.add_argument("--pipeline", action="store_true", help="overlap post-processing and forward passes")
     ap.add_argument("--json", help="write the profile to this JSON file")
     args = ap.parse_args(argv)
 
@@ -179,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     camera = simulated_movie(1).config.camera
     kw = {"batch_size": args.batch_size, "camera": camera, "pixel_size_nm": 100.0, "refine": args.refine}
     kw["scale"] = args.scale
+    kw["pipeline"] = args.pipeline
     predictor = Predictor(load_model(args.checkpoint, device="cpu"), device="cpu", **kw)
     timers = Timers()
     instrument(predictor, timers)
     predictor.predict(simulated_movie(16, size=args.size).frames)  # warm-up
     report: dict = {"machine": machine(), "psf_refinement": predictor.refine, "runs": []}
+    report["pipeline"] = predictor.pipeline
     for density in args.densities:
         movie = simulated_movie(args.frames, seed=1, density=density, size=args.size)
         run = profile_one(predictor, timers, movie, args.on_disk)

@@ -85,7 +85,9 @@ def speed_section(out_dir: Path) -> str:
     if r.get("matrix"):
         lines += [
             "Frames/s of the bundled model and of Picasso on the same simulated blinking movies, in one run "
-            "(ratios are the figures to compare):",
+            "(ratios are the figures to compare). The predictor post-processes each batch in a worker "
+            "thread while the network runs on the next (docs/inference.md, Pipeline), so with one torch "
+            "thread a run uses up to two cores; Picasso runs single threaded:",
             "",
             *matrix_table(r["matrix"]),
             "",
@@ -115,7 +117,8 @@ def speed_section(out_dir: Path) -> str:
         p = json.loads(prof.read_text())
         lines += [
             "",
-            "Where the time of `predict` goes (64x64 movies from an on-disk TIFF, 1 thread; "
+            "Where the time of `predict` goes (64x64 movies from an on-disk TIFF, 1 thread, the stages one "
+            "after the other: `Predictor(pipeline=False)`; "
             f"PSF-fit refinement {'on' if p.get('psf_refinement') else 'off'}):",
             "",
             *profile_table(p),

@@ -72,6 +72,12 @@ def denormals_flushed() -> Iterator[None]:
             torch.set_flush_denormal(False)
 
 
+def flushing_denormals() -> bool:
+    """Whether this thread is inside a :func:`denormals_flushed` block (a worker thread that does part of
+    this thread's work sets the same mode: see :mod:`.inference.pipeline`)."""
+    return getattr(_flush, "depth", 0) > 0
+
+
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc's mallopt parameters (malloc.h)
 
 

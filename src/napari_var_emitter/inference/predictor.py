@@ -2,7 +2,8 @@
 
 One code path serves the CLI, the Python API and the napari widget. Frames are streamed in batches: only
 the batch's frames (and, for 3-frame models, their neighbours) are read from a lazy stack, so memory is
-bounded by the batch, not by the stack. At the stack edges a 3-frame model sees the edge frame repeated
+bounded by the batch, not by the stack. A batch is post-processed in a worker thread while the network runs on
+the next one (:mod:`.pipeline`). At the stack edges a 3-frame model sees the edge frame repeated
 (frame -1 := frame 0, frame T := frame T-1).
 """
 
@@ -28,6 +29,7 @@ from ..errors import InputFileError, ParameterError
 from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
 from .batching import auto_batch_size, check_batch_size
+from .pipeline import StageWorker
 from .postprocess import empty_table, localize
 from .refine import RefineOptions, refine_gaussian
 from .streaming import BlockReader, prefetch
@@ -119,9 +121,12 @@ class Predictor:
     checkpoint was trained for a 2-D Gaussian PSF. ``split`` lets the fit weigh one emitter against two for
     every spot and close pair (:mod:`.two_emitters`: it resolves emitters closer than the PSF, and assumes a
     symmetric Gaussian PSF). ``prefetch`` reads and converts the next batch in a
-    background thread while the current one is computed. ``amp``: forward passes in mixed precision
-    (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on for CUDA only.
-    Post-processing and the fit always run in float32.
+    background thread while the current one is computed. ``pipeline`` post-processes each batch (localization,
+    the PSF check, the fit, the maps) in one worker thread while this thread runs the forward pass of the next
+    batch (:mod:`.pipeline`; not on Apple MPS): batches are handed over in order, with the same results as
+    ``pipeline=False``, which runs both stages one after the other in this thread. ``amp``: forward passes in
+    mixed precision (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on
+    for CUDA only. Post-processing and the fit always run in float32.
     """
 
     def __init__(
@@ -138,6 +143,7 @@ class Predictor:
         split: bool = True,
         prefetch: bool = True,
         amp: bool | None = None,
+        pipeline: bool = True,
     ) -> None:
         from ..checkpoints import LoadedModel, load_model
 
@@ -179,6 +185,7 @@ class Predictor:
             raise ParameterError(f"scale {scale} is not produced by this model (it has {list(self.scales)})")
         self.max_sigma_nm = max_sigma_nm
         self.prefetch = bool(prefetch)
+        self.pipeline = bool(pipeline)
         self.amp = (self.device.type == "cuda") if amp is None else bool(amp)
         sim = (loaded.meta or {}).get("simulation") or {}
         psf = sim.get("psf") or {}
@@ -247,26 +254,31 @@ class Predictor:
         photons = torch.from_numpy(adu_to_photons(block, self.camera))
         return photons[torch.from_numpy(need - lo)]
 
-    def _check_psf(self, table: pd.DataFrame, frames: torch.Tensor, idx: np.ndarray, px: float) -> None:
+    def _check_psf(self, table: pd.DataFrame, frames: torch.Tensor, idx: np.ndarray, px: float) -> str | None:
         """Switch the two-emitter test off for the rest of this run once ``PSF_CHECK_SPOTS`` bright,
         isolated spots (one per camera pixel, gathered over the first batches) show a consistently
-        elongated PSF: the test assumes a round one and would split single emitters."""
+        elongated PSF: the test assumes a round one and would split single emitters. Returns the warning to
+        issue, if any (the caller's thread issues it: this may run in the pipeline's worker thread)."""
         q, pixels = psf_moments(table, frames, idx, px, box=self._run_options.box)
         for shape, pixel in zip(q, map(tuple, pixels.tolist()), strict=True):
             self._psf_spots.setdefault(pixel, shape)  # an emitter on in several frames counts once
         if len(self._psf_spots) < PSF_CHECK_SPOTS:
-            return
+            return None
         self._psf_pending = False
         length, z = elongation(np.array(list(self._psf_spots.values())))
         if length > PSF_ELONGATION_LIMIT and z > PSF_ELONGATION_Z:
             self._run_options = replace(self._run_options, split_llr=0.0)
-            m = (
+            return (
                 f"the PSF looks elongated (second moments of {len(self._psf_spots)} bright isolated spots: "
                 f"elongation {length:.3f}, a round PSF gives ~0); the test of one emitter against two "
                 "assumes a round PSF and is off for the rest of this run (close pairs are not split)"
             )
-            self.warnings.append(m)
-            warnings.warn(m, UserWarning, stacklevel=4)
+        return None
+
+    def _psf_state(self) -> tuple:
+        """What the PSF check carries from batch to batch (restored when the pipeline drops a batch)."""
+        spots = dict(self._psf_spots) if self._psf_pending else self._psf_spots
+        return self._run_options, self._psf_pending, spots
 
     def _check_data(self, photons: torch.Tensor, frame_px: float) -> None:
         sim = self.loaded.meta.get("simulation") if self.loaded.meta else None
@@ -362,37 +374,80 @@ class Predictor:
         batches = (all_idx[start : start + batch] for start in range(0, len(all_idx), batch))
         loads = ((idx, self._load_batch(reader, idx, n_total, name)) for idx in batches)
         source = prefetch(loads) if self.prefetch else loads
+        # two stages: the forward pass here, the post-processing (one batch at a time, in order) in a worker
+        # thread (see .pipeline); a single batch has nothing to overlap, and PyTorch's MPS backend crashes
+        # when two threads use it at once (pytorch/pytorch#197805)
+        overlap = self.pipeline and self.device.type != "mps" and len(all_idx) > batch
+        worker = StageWorker() if overlap else None
+        before = None  # the PSF check's state before the batch the worker holds
         try:
             for k, (idx, x) in enumerate(source):
                 if _is_cancelled(cancel):
-                    return
-                yield self._run_batch(idx, x, px, factors, p_only, scales, max_windows, first=k == 0)
+                    return  # a batch the worker holds is dropped (finally): the frames of a sequential run
+                outs = self._forward(idx, x, px, factors, p_only, max_windows, first=k == 0)
+                if worker is None:
+                    done = self._post(idx, x, outs, px, scales)
+                else:  # batch k-1's result, then batch k to the worker
+                    done = worker.take() if worker.busy else None
+                    before = self._psf_state()
+                    worker.submit(self._post, idx, x, outs, px, scales)
+                del outs
+                if done is not None:
+                    yield self._hand_over(*done)
+                    done = None  # the consumer's now: not kept through the next forward pass
+            if worker is not None and worker.busy:
+                yield self._hand_over(*worker.take())
         finally:
+            if worker is not None and worker.close() and before is not None:
+                # a dropped batch (cancel, early close, an error here) leaves no trace in the PSF check
+                self._run_options, self._psf_pending, self._psf_spots = before
             source.close()
 
-    def _run_batch(self, idx, x, px, factors, p_only, scales, max_windows, first) -> BatchResult:
-        """Forward pass, localization and refinement of one loaded batch ``x`` (frames ``idx``)."""
-        tile = self.tile_size
+    def _hand_over(self, result: BatchResult, notes: list[str]) -> BatchResult:
+        """Issue a batch's warnings (``notes``) in the caller's thread, where ``warnings`` filters and
+        ``catch_warnings`` (the CLI's one-line format, napari's worker signal) apply; return its result."""
+        for m in notes:
+            self.warnings.append(m)
+            warnings.warn(m, UserWarning, stacklevel=3)
+        return result
+
+    def _forward(self, idx, x, px, factors, p_only, max_windows, first) -> dict[int, torch.Tensor]:
+        """The network's outputs ``{factor: (b, C, H*f, W*f)}`` of one loaded batch ``x`` (frames ``idx``)."""
         # inference mode per batch, never across the yield: a suspended generator must not leave grad
         # switched off in the caller's thread (a worker thread may train next)
         with torch.inference_mode():
             if first:
                 self._check_data(x, px)
             with denormals_flushed(), self._autocast():
-                outs = forward_tiled(
-                    self.model, x.to(self.device), factors, tile, self.margin, max_windows, p_only=p_only
+                return forward_tiled(
+                    self.model,
+                    x.to(self.device),
+                    factors,
+                    self.tile_size,
+                    self.margin,
+                    max_windows,
+                    p_only=p_only,
                 )
+
+    def _post(self, idx, x, outs, px, scales) -> tuple[BatchResult, list[str]]:
+        """Localization, PSF check, refinement, ``max_sigma_nm`` filter and maps of one batch's outputs, and
+        the warnings to issue. Runs in the pipeline's worker thread (or in this one with ``pipeline=False``):
+        it enters inference mode itself (thread-local) and runs in float32, without autocast."""
+        notes: list[str] = []
+        with torch.inference_mode():
             table = localize(outs[self.scale], self.scale, self.threshold, px, self.model_config, frames=idx)
             if self.refine:
                 centre = x[:, self.n_frames // 2]
                 if self._psf_pending:
-                    self._check_psf(table, centre, idx, px)
+                    note = self._check_psf(table, centre, idx, px)
+                    if note is not None:
+                        notes.append(note)
                 table = refine_gaussian(table, centre, idx, px, self.camera, self._run_options)
             if self.max_sigma_nm is not None and "sigma_x_nm" in table:
                 worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
                 table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
             maps = {f: torch.sigmoid(outs[f][:, layout.P]).float().cpu().numpy() for f in scales}
-        return BatchResult(idx, table, maps)
+        return BatchResult(idx, table, maps), notes
 
     def predict(
         self,

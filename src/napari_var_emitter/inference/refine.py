@@ -17,7 +17,13 @@ The weights are the camera's pixel variance (:func:`~napari_var_emitter.camera.p
 photo-electron shot noise, EMCCD excess noise, read noise as added variance), so for an ideal camera this is
 the Poisson MLE. The reported uncertainties are the Cramer-Rao bounds at the fitted parameters
 (``sqrt(diag(I^-1))``). A fit that fails (non-finite, moved more than ``max_shift_px`` from its seed, sigma
-at its bounds) keeps the network's values. Fits that end closer than ``merge_px`` are merged (photons summed).
+at its bounds) keeps the network's values; so does one that moved further than the network's uncertainty
+allows (``trust_sd`` = 4 of its sds, at least ``trust_shift_px`` = 0.5 px, per axis) when significant
+detections reach into its box: at high density such a fit is pulled by photons its model lacks (an emitter
+the network did not report), and the network's position is the better one (its uncertainties are raised to
+at least the fit's bound). The fit of a detection with no significant neighbour in reach is always trusted.
+Such a spot still counts as fitted for the test below. Fits that end closer than ``merge_px`` are merged
+(photons summed).
 Last, every fitted spot and every pair of fits closer than ``split_max_px`` is weighed as one emitter against
 two (:mod:`.two_emitters`; off with ``split_llr = 0``).
 
@@ -45,16 +51,20 @@ _SQRT2 = math.sqrt(2.0)
 class RefineOptions:
     """Fit settings. ``sigma_px`` seeds the PSF width (pixels); ``sigma_range_px`` bounds it; a detection
     stays in its neighbours' joint model only with photons / sd(photons) >= ``significance`` (0: always).
-    The one-or-two-emitters test (:mod:`.two_emitters`): a spot splits when two emitters gain more than
-    ``split_llr`` in log-likelihood (0: no test), each at least ``split_significance`` sd bright and at most
-    ``split_max_px`` apart; a pair of fits closer than ``split_max_px`` becomes one when two gain at most
-    ``merge_llr``."""
+    A fit that moved more than ``max_shift_px`` from the network's position failed; one that moved more than
+    ``trust_sd`` times the network's own sd and more than ``trust_shift_px`` (per axis) is not trusted when
+    significant detections reach into its box: the network's values stay. The one-or-two-emitters test
+    (:mod:`.two_emitters`): a spot splits when two emitters gain more than ``split_llr`` in log-likelihood
+    (0: no test), each at least ``split_significance`` sd bright and at most ``split_max_px`` apart; a pair
+    of fits closer than ``split_max_px`` becomes one when two gain at most ``merge_llr``."""
 
     box: int = 7
     n_iter: int = 8
     sigma_px: float = 1.15
     sigma_range_px: tuple[float, float] = (0.5, 3.0)
     max_shift_px: float = 1.5
+    trust_shift_px: float = 0.5
+    trust_sd: float = 4.0
     damping: float = 1e-3
     merge_px: float = 0.6
     significance: float = 3.0
@@ -108,23 +118,47 @@ def refine_gaussian(
 
     ok = _accept(theta, theta0, fisher, opt)
     sd = crlb_sd(fisher)
-    out = _with_fit(table, theta, sd, ok, c0, r0, pixel_size_nm)
+    shown = ok & (theta[:, 2].double() >= opt.significance * sd[:, 2])  # what the rest of a box is made of
+    crowded = torch.zeros(len(table), dtype=torch.bool)  # a significant detection reaches into the box
+    crowded[pairs[shown[pairs[:, 1]], 0]] = True
+    trusted = ok & ((_moved(theta, theta0) <= _trust_limit(table, pixel_size_nm, opt)).all(1) | ~crowded)
+    out = _with_fit(table, theta, sd, trusted, ok & ~trusted, c0, r0, pixel_size_nm)
     keep_i, drop_i = _close_pairs(out, bidx, pixel_size_nm, opt.merge_px)
     out = _merge(out, keep_i, drop_i)
     if opt.split_llr <= 0:
         return out
     alive = np.setdiff1d(np.arange(len(table)), drop_i)
-    width = np.where(ok.numpy(), theta[:, 4].double().numpy(), opt.sigma_px)[alive]
-    shown = ok & (theta[:, 2].double() >= opt.significance * sd[:, 2])  # what the rest of a box is made of
+    width = np.where(trusted.numpy(), theta[:, 4].double().numpy(), opt.sigma_px)[alive]
     return resolve_close(
         out, img, bidx[alive], width, ok.numpy()[alive], shown.numpy()[alive], pixel_size_nm, camera, opt
     )
 
 
-def _with_fit(table, theta, sd, ok, c0, r0, pixel_size_nm: float) -> pd.DataFrame:
-    """``table`` with the fitted values (and Cramer-Rao ``sd``) where the fit converged (``ok``)."""
+def _moved(theta: torch.Tensor, theta0: torch.Tensor) -> torch.Tensor:
+    """(K, 2) distance per axis (px) between the fitted and the seed positions."""
+    return (theta[:, :2] - theta0[:, :2]).abs()
+
+
+def _trust_limit(table: pd.DataFrame, pixel_size_nm: float, opt: RefineOptions) -> torch.Tensor:
+    """(K, 2) how far (px, per axis) a fit may move from the network's position and still be trusted:
+    ``trust_sd`` times the network's own uncertainty, at least ``trust_shift_px``; without network
+    uncertainties (a model without sigma outputs) any distance."""
+    if "sigma_x_nm" not in table or "sigma_y_nm" not in table:  # no uncertainty to judge by: trust the fit
+        return torch.full((len(table), 2), float("inf"))
+    sd = table[["sigma_x_nm", "sigma_y_nm"]].to_numpy(np.float64) / pixel_size_nm
+    limit = np.maximum(opt.trust_sd * np.nan_to_num(sd, nan=np.inf), opt.trust_shift_px)
+    return torch.from_numpy(limit).float()
+
+
+def _with_fit(table, theta, sd, ok, floor, c0, r0, pixel_size_nm: float) -> pd.DataFrame:
+    """``table`` with the fitted values (and Cramer-Rao ``sd``) where the fit is used (``ok``); where it is
+    not trusted (``floor``) the network's values stay, with sigmas raised to at least the fit's bound."""
     out = table.copy()
     th, sdn, okn = theta.double().numpy(), sd.numpy(), ok.numpy()
+    for col, k in (("sigma_x_nm", 0), ("sigma_y_nm", 1)):
+        if col in out:
+            raised = np.maximum(out[col].to_numpy(np.float64), sdn[:, k] * pixel_size_nm)
+            out[col] = np.where(floor.numpy(), raised, out[col].to_numpy()).astype(out[col].dtype)
     upd = {
         "x_nm": (th[:, 0] + c0 + 0.5) * pixel_size_nm,
         "y_nm": (th[:, 1] + r0 + 0.5) * pixel_size_nm,
@@ -286,7 +320,7 @@ def _accept(
 ) -> torch.Tensor:
     lo, hi = opt.sigma_range_px
     finite = torch.isfinite(theta).all(1) & torch.isfinite(fisher).flatten(1).all(1)
-    shift = (theta[:, :2] - theta0[:, :2]).abs().max(1).values
+    shift = _moved(theta, theta0).max(1).values
     return (
         finite
         & (shift <= opt.max_shift_px)
