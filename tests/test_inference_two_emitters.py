@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from _models_helpers import tiny_var
 from napari_var_emitter.camera import adu_to_photons
 from napari_var_emitter.evaluation.matching import match
 from napari_var_emitter.inference.refine import RefineOptions, refine_gaussian
@@ -80,6 +81,37 @@ def test_a_pair_150nm_apart_detected_as_two_stays_two():
         for frames, net, truth, cam in _scenes(150.0, "each", 20, seed=3)
     ]
     assert np.mean(kept) >= 0.9
+
+
+def _true_count(truth: pd.DataFrame, shape: tuple[int, int]) -> torch.Tensor:
+    """A perfect count head: (1, 3, H, W) probabilities of 0, 1, 2+ emitters per camera pixel (100 nm)."""
+    n = np.zeros(shape, np.int64)
+    np.add.at(n, ((truth.y_nm // 100).astype(int), (truth.x_nm // 100).astype(int)), 1)
+    return torch.from_numpy(np.stack([np.minimum(n, 2) == k for k in range(3)])[None].astype(np.float32))
+
+
+def test_where_the_count_head_sees_two_close_pairs_split_more_often():
+    """80 nm pairs seen as one spot: where a count head sees both emitters (here a perfect one) the spot
+    splits at a lower likelihood gain (``count_llr``, 2 here) and far more pairs are resolved."""
+    opt = RefineOptions(count_llr=2.0)
+    with_count, without = [], []
+    for frames, net, truth, cam in _scenes(80.0, "one", 40, seed=5):
+        count = _true_count(truth, frames.shape[-2:])
+        out = refine_gaussian(net, frames, np.arange(1), 100.0, cam, opt, count=count)
+        with_count.append(_outcome(out, truth, 80.0))
+        without.append(_outcome(refine_gaussian(net, frames, np.arange(1), 100.0, cam, opt), truth, 80.0))
+    assert np.mean(with_count) >= 0.4
+    assert np.mean(with_count) >= np.mean(without) + 0.2
+
+
+def test_where_the_count_head_sees_one_the_test_is_as_strict_as_without_it():
+    for frames, net, truth, cam in _scenes(0.0, "one", 60, seed=6):
+        count = _true_count(truth, frames.shape[-2:])
+        opt = RefineOptions(count_llr=0.0)
+        pd.testing.assert_frame_equal(
+            refine_gaussian(net, frames, np.arange(1), 100.0, cam, opt, count=count),
+            refine_gaussian(net, frames, np.arange(1), 100.0, cam, opt),
+        )
 
 
 def _grid_movie(ratio: float, n_frames: int, seed: int, jitter_nm: float = 400.0, photons=(1000.0, 5000.0)):
@@ -165,3 +197,30 @@ def test_the_predictor_switches_the_test_off_for_an_elongated_psf():
     assert any("elongated" in w for w in result.warnings)
     off = Predictor(device="cpu", split=False).predict(long_psf.frames).table
     pd.testing.assert_frame_equal(result.table, off, check_like=True)
+
+
+def test_the_predictor_hands_the_count_heads_probabilities_to_the_fit(monkeypatch):
+    """A model with a count head: its per-pixel probabilities reach the fit with the batch (and only while
+    the test of one emitter against two is on); a model without one passes none."""
+    from napari_var_emitter.inference import predictor as predictor_module
+    from napari_var_emitter.models import build_model
+
+    seen = []
+
+    def spy(table, frames, ids, px, camera=None, options=None, count=None):
+        seen.append(None if count is None else tuple(count.shape))
+        return table
+
+    monkeypatch.setattr(predictor_module, "refine_gaussian", spy)
+    movie = np.random.default_rng(0).poisson(60.0, (6, 32, 32)).astype(np.float32)
+    torch.manual_seed(0)
+    for count_head, split, expected in (
+        (True, True, (3, 3, 32, 32)),
+        (True, False, None),
+        (False, True, None),
+    ):
+        model = build_model(tiny_var(n_frames=3, count_head=count_head))
+        seen.clear()
+        pred = predictor_module.Predictor(model, device="cpu", refine=True, split=split, batch_size=3)
+        pred.predict(movie)
+        assert seen == [expected, expected]

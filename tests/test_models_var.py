@@ -136,10 +136,10 @@ def test_fine_rungs_see_the_image():
     cand = torch.zeros(1, 16, 16, dtype=torch.bool)
     cand[0, 8, 8] = True
     with torch.no_grad():
-        a = model._fine_ladder(xn, out1, hidden, cand, 1)[0]
+        a = model._fine_ladder(xn, out1, hidden, cand, 1)[0][0]
         xn2 = xn.clone()
         xn2[0, 0, 7:10, 7:10] += 1.0
-        b = model._fine_ladder(xn2, out1, hidden, cand, 1)[0]
+        b = model._fine_ladder(xn2, out1, hidden, cand, 1)[0][0]
     assert not torch.allclose(a[0, :, 16:18, 16:18], b[0, :, 16:18, 16:18])
     assert torch.equal(a[0, 0, :16], b[0, 0, :16])  # non-candidate pixels: empty either way
     assert (a[0, 0, :16] == var_module.EMPTY_LOGIT).all()
@@ -418,3 +418,47 @@ def test_patch_heads_see_few_distinct_shapes_whatever_the_candidate_count():
     assert [o.shape[0] for o in outs] == [1, 37, 511, 513, 700]
     assert all(n % head.BUCKET == 0 for n in seen) and len(set(seen)) == 2
     torch.testing.assert_close(outs[1][36:37], one)
+
+
+def test_the_count_head_counts_emitters_per_candidate_pixel():
+    """With ``count_head`` the model gives, per camera pixel, the probabilities of 0, 1 and 2+ emitters:
+    at inference appended to the outputs (certainly 0 away from the candidates), in training as logits in
+    ``aux`` with the pixels they were computed at; the loss adds their cross-entropy against the true
+    counts, and a few steps on one batch teach the head to count (two emitters in one pixel included)."""
+    from napari_var_emitter.losses import build_loss
+    from napari_var_emitter.models.targets import pixel_counts
+
+    torch.manual_seed(0)
+    model = build_model(tiny_var(count_head=True))
+    x, targets = batch(b=4, n=4, seed=3)
+    twin = targets.xyz.clone()
+    corner = torch.floor(twin[:, 0, :2])
+    twin[:, 0, :2], twin[:, 1, :2] = corner + 0.3, corner + 0.7  # two emitters in one pixel
+    targets.xyz = twin
+    counts = pixel_counts(targets)
+    assert counts.sum() == 16 and (counts == 2).sum() >= 4
+
+    model.eval()
+    with torch.no_grad():
+        assert len(model(x)) == len(model.scales)
+        model.refine_threshold = 0.999  # no candidate
+        p = model(x, return_count=True)[-1]
+    assert p.shape == (4, 3, 16, 16) and torch.allclose(p[:, 0], torch.ones(()))
+
+    model.train()
+    model.refine_threshold = 0.05
+    loss = build_loss({"kind": "ppxyzb"}, model.config)
+    params = [q for n, q in model.named_parameters() if n.startswith("count.")]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    first = None
+    for _ in range(60):
+        outs, aux = model(x, teacher=targets, return_aux=True)
+        assert aux["count_mask"][counts > 0].all()  # every true emitter's pixel is computed in training
+        total, comps = loss(outs, targets, 1.0, aux)
+        first = comps["count/ce"] if first is None else first
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+    assert comps["count/ce"] < 0.3 * first
+    predicted = aux["count"].argmax(1)
+    assert (predicted[counts == 2] == 2).float().mean() > 0.7

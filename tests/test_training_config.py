@@ -44,6 +44,10 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
     assert fine.data.simulation.partner_fraction == 0.5
     assert cfg.model.position_jitter_px >= (cfg.model.tile_size - cfg.data.tile_size) / 2  # inference tiles
     assert fine.data.density_range == cfg.data.density_range and fine.checkpoint.monitor == "val_loss"
+    count = TrainConfig.from_json(CONFIGS / "default_cpu_count.json")  # stage 3: the count head alone
+    assert count.init_from == Path("runs/default_fine/best.pt") and count.train_only == ("count.",)
+    assert count.model == fine.model.model_copy(update={"count_head": True})
+    assert count.data == fine.data and count.checkpoint.monitor == "val_loss"  # val_loss holds its loss
 
 
 def _error(values: dict) -> str:

@@ -302,3 +302,21 @@ def test_init_from_a_checkpoint_and_train_only_some_parameters(tmp_path):
         train(tiny_config(epochs=1, init_from=str(unet)), tmp_path / "e", progress=False)
     with pytest.raises(CheckpointError, match="missing.pt: init_from: no such checkpoint file"):
         train(tiny_config(epochs=1, init_from=str(tmp_path / "missing.pt")), tmp_path / "f", progress=False)
+
+
+def test_a_second_stage_adds_a_count_head_and_trains_it_alone(tmp_path):
+    """init_from a checkpoint without a count head into a model with one: allowed when train_only trains
+    the new head (everything else keeps its values), refused with a one-line error naming it otherwise."""
+    from napari_var_emitter.errors import CheckpointError
+
+    first = train(tiny_config(epochs=1), tmp_path / "a", progress=False).last_checkpoint
+    model = {**TINY_VAR, "count_head": True, "refine_threshold": 0.001}  # an untrained 1x: all candidates
+    cfg = tiny_config(model, epochs=1, init_from=str(first), train_only=["count."])
+    second = train(cfg, tmp_path / "b", progress=False).last_checkpoint
+    a, b = load_checkpoint(first)["state_dict"], load_checkpoint(second)["state_dict"]
+    assert any(k.startswith("count.") for k in b)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    last = load_checkpoint(second)["training"]["history"][-1]  # validation scores the count head too
+    assert 0.0 <= last["count_accuracy"] <= 1.0
+    with pytest.raises(CheckpointError, match="init_from: weights do not match .*missing: count"):
+        train(tiny_config(model, epochs=1, init_from=str(first), train_only=["fine."]), tmp_path / "c")

@@ -411,8 +411,9 @@ class Predictor:
             warnings.warn(m, UserWarning, stacklevel=3)
         return result
 
-    def _forward(self, idx, x, px, factors, p_only, max_windows, first) -> dict[int, torch.Tensor]:
-        """The network's outputs ``{factor: (b, C, H*f, W*f)}`` of one loaded batch ``x`` (frames ``idx``)."""
+    def _forward(self, idx, x, px, factors, p_only, max_windows, first) -> dict[int | str, torch.Tensor]:
+        """The network's outputs ``{factor: (b, C, H*f, W*f)}`` of one loaded batch ``x`` (frames ``idx``),
+        and ``"count"`` when the fit's test of one emitter against two uses the model's count head."""
         # inference mode per batch, never across the yield: a suspended generator must not leave grad
         # switched off in the caller's thread (a worker thread may train next)
         with torch.inference_mode():
@@ -427,6 +428,7 @@ class Predictor:
                     self.margin,
                     max_windows,
                     p_only=p_only,
+                    count=self._uses_count(),
                 )
 
     def _post(self, idx, x, outs, px, scales) -> tuple[BatchResult, list[str]]:
@@ -442,7 +444,9 @@ class Predictor:
                     note = self._check_psf(table, centre, idx, px)
                     if note is not None:
                         notes.append(note)
-                table = refine_gaussian(table, centre, idx, px, self.camera, self._run_options)
+                table = refine_gaussian(
+                    table, centre, idx, px, self.camera, self._run_options, count=outs.get("count")
+                )
             if self.max_sigma_nm is not None and "sigma_x_nm" in table:
                 worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
                 table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
@@ -480,6 +484,10 @@ class Predictor:
         seconds = time.perf_counter() - t0
         stacked = {f: np.concatenate(v) if v else np.zeros((0,), np.float32) for f, v in maps.items()}
         return PredictionResult(table, stacked, n, seconds, cancelled, list(self.warnings))
+
+    def _uses_count(self) -> bool:
+        """Whether the fit's test of one emitter against two gets the model's count head's probabilities."""
+        return bool(self.refine and self._run_options.split_llr > 0 and getattr(self.model, "count", None))
 
     def _autocast(self) -> torch.autocast:
         dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16

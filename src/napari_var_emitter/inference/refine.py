@@ -56,7 +56,9 @@ class RefineOptions:
     significant detections reach into its box: the network's values stay. The one-or-two-emitters test
     (:mod:`.two_emitters`): a spot splits when two emitters gain more than ``split_llr`` in log-likelihood
     (0: no test), each at least ``split_significance`` sd bright and at most ``split_max_px`` apart; a pair
-    of fits closer than ``split_max_px`` becomes one when two gain at most ``merge_llr``."""
+    of fits closer than ``split_max_px`` becomes one when two gain at most ``merge_llr``. Where the model's
+    count head sees the two (probability at least ``count_p`` of 2+ in their pixel, or an expected count of
+    at least 1.5 over their two pixels), a spot splits above ``count_llr`` instead."""
 
     box: int = 7
     n_iter: int = 8
@@ -72,6 +74,8 @@ class RefineOptions:
     merge_llr: float = 4.0
     split_significance: float = 6.0
     split_max_px: float = 2.0
+    count_llr: float = 6.0
+    count_p: float = 0.3
 
 
 def refine_gaussian(
@@ -81,11 +85,13 @@ def refine_gaussian(
     pixel_size_nm: float,
     camera: CameraConfig | None = None,
     options: RefineOptions | None = None,
+    count: torch.Tensor | None = None,
 ) -> pd.DataFrame:
     """Refine ``table`` (nm, rows of the frames ``frame_ids``) on ``frames`` (B, H, W) photons, where
     ``frames[b]`` is frame ``frame_ids[b]``. Returns a new table: x/y/photons/bg (and sigma_x/y/photons when
     present) replaced where the fit converged, double detections of one emitter merged into one row; every
-    other column kept as it was."""
+    other column kept as it was. ``count`` (B, 3, H, W): a count head's probabilities of 0, 1 and 2 or more
+    emitters per camera pixel, for the test of one emitter against two."""
     opt = options or RefineOptions()
     if len(table) == 0:
         return table
@@ -130,7 +136,16 @@ def refine_gaussian(
     alive = np.setdiff1d(np.arange(len(table)), drop_i)
     width = np.where(trusted.numpy(), theta[:, 4].double().numpy(), opt.sigma_px)[alive]
     return resolve_close(
-        out, img, bidx[alive], width, ok.numpy()[alive], shown.numpy()[alive], pixel_size_nm, camera, opt
+        out,
+        img,
+        bidx[alive],
+        width,
+        ok.numpy()[alive],
+        shown.numpy()[alive],
+        pixel_size_nm,
+        camera,
+        opt,
+        count,
     )
 
 

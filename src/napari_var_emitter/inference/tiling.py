@@ -53,12 +53,21 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def _run_chunked(
-    model: torch.nn.Module, x: torch.Tensor, max_batch: int, max_scale: int
+    model: torch.nn.Module, x: torch.Tensor, max_batch: int, max_scale: int, count: bool = False
 ) -> list[torch.Tensor]:
-    chunks = [model(x[i : i + max_batch], max_scale=max_scale) for i in range(0, x.shape[0], max_batch)]
+    kw = {"return_count": True} if count else {}
+    chunks = [model(x[i : i + max_batch], max_scale=max_scale, **kw) for i in range(0, x.shape[0], max_batch)]
     if len(chunks) == 1:
         return list(chunks[0])
     return [torch.cat([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+
+
+def _named(outs: list[torch.Tensor], scales: list[int], count: bool) -> dict[int | str, torch.Tensor]:
+    """The model's output list by scale (the first ones, coarse to fine) and ``"count"`` (the last one)."""
+    named: dict[int | str, torch.Tensor] = dict(zip(scales, outs[: len(outs) - count], strict=False))
+    if count:
+        named["count"] = outs[-1]
+    return named
 
 
 def forward_tiled(
@@ -69,11 +78,14 @@ def forward_tiled(
     margin: int = 0,
     max_batch: int = 64,
     p_only: Sequence[int] = (),
-) -> dict[int, torch.Tensor]:
+    count: bool = False,
+) -> dict[int | str, torch.Tensor]:
     """Outputs ``{factor: (B, C, H * f, W * f)}`` of ``model`` on ``x`` (B, n_frames, H, W) for ``factors``.
 
     ``tile_size=None`` runs whole frames. Factors in ``p_only`` keep only the probability channel (C = 1),
     which saves memory for maps that are only displayed. ``max_batch`` bounds the windows per forward pass.
+    ``count`` (a model with a count head) adds ``"count"``: its (B, 3, H, W) probabilities of 0, 1 and 2 or
+    more emitters per camera pixel.
     """
     scales = list(getattr(model, "scales", (1,)))
     missing = [f for f in factors if f not in scales]
@@ -81,20 +93,22 @@ def forward_tiled(
         raise ParameterError(f"scale(s) {missing} not produced by this model (it has {scales})")
     b, _, h, w = x.shape
     if tile_size is None:
-        outs = _run_chunked(model, x, max_batch, max(factors))
-        return {f: (outs[scales.index(f)][:, :1] if f in p_only else outs[scales.index(f)]) for f in factors}
+        outs = _named(_run_chunked(model, x, max_batch, max(factors), count), scales, count)
+        result = {f: (outs[f][:, :1] if f in p_only else outs[f]) for f in factors}
+        return result | ({"count": outs["count"]} if count else {})
     ys, xs = plan_axis(h, tile_size, margin), plan_axis(w, tile_size, margin)
     if len(ys) == len(xs) == 1 and h == tile_size and w == tile_size:  # one window, the frame itself
-        return forward_tiled(model, x, factors, None, margin, max_batch, p_only)
+        return forward_tiled(model, x, factors, None, margin, max_batch, p_only, count)
     xp = _pad_to(x, max(h, tile_size), max(w, tile_size))
     windows = torch.stack(
         [xp[..., ty.start : ty.start + tile_size, tx.start : tx.start + tile_size] for ty in ys for tx in xs]
     )  # (n_tiles, B, F, T, T)
-    outs = _run_chunked(model, windows.flatten(0, 1), max_batch, max(factors))
-    result: dict[int, torch.Tensor] = {}
-    for fac in factors:
-        o = outs[scales.index(fac)]
-        if fac in p_only:
+    outs = _named(_run_chunked(model, windows.flatten(0, 1), max_batch, max(factors), count), scales, count)
+    result: dict[int | str, torch.Tensor] = {}
+    for key in [*factors, *(["count"] if count else [])]:
+        fac = 1 if key == "count" else int(key)
+        o = outs[key]
+        if key in p_only:
             o = o[:, :1]
         o = o.unflatten(0, (len(ys) * len(xs), b))
         full = o.new_empty(b, o.shape[2], h * fac, w * fac)
@@ -104,5 +118,5 @@ def forward_tiled(
             full[..., ty.core_start * fac : ty.core_stop * fac, tx.core_start * fac : tx.core_stop * fac] = o[
                 k, ..., y0:y1, x0:x1
             ]
-        result[fac] = full
+        result[key] = full
     return result

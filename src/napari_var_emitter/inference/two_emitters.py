@@ -19,6 +19,9 @@ emitter against two, as classical multi-emitter fitting does (DAOSTORM, SSM-BIC)
   is at most ``merge_llr`` becomes one localization (the one-emitter fit, the more probable row's other
   columns); anything else keeps the values of the joint fit of :mod:`.refine`.
 
+A model with a count head (emitters per camera pixel: 0, 1, 2+) lowers the bar of a single spot to
+``count_llr`` where the head sees the two fitted emitters (:func:`count_sees_two`).
+
 The second emitter of a single spot is seeded along the major axis of its second moments (background and
 neighbours removed), half a separation either side, where ``var_major - var_minor = (d / 2)^2`` puts two
 emitters; a pair is seeded with its own two fits. Single spots whose two-emitter fit gains under
@@ -51,6 +54,8 @@ _SLOTS = {5: ([0, 1], [2], 3, [4]), 9: ([0, 1, 3, 4], [2, 5], 6, [7, 8])}
 _TWO_ITER, _SCREEN_ITER, _SCREEN_LLR = 6, 2, 3.0
 #: iterations of the one-emitter fit of a single spot (it starts at the joint fit's optimum)
 _SINGLE_ITER = 2
+#: a count head's expected count over two pixels above which it sees two emitters there (one: 1, two: 2)
+_TWO_PIXELS = 1.5
 
 
 def log_likelihood(d: torch.Tensor, mu: torch.Tensor, camera: CameraConfig | None) -> torch.Tensor:
@@ -219,11 +224,13 @@ def resolve_close(
     pixel_size_nm: float,
     camera: CameraConfig | None,
     opt: RefineOptions,
+    count: torch.Tensor | None = None,
 ) -> pd.DataFrame:
     """One emitter or two for every fitted localization and every close pair of them (see the module
     docstring). ``table`` is the fitted table (nm), ``img`` (B, H, W) photons, ``bidx`` the frame of each
     row in ``img``, ``width_px`` each row's fitted PSF width, ``fitted`` where its fit converged,
-    ``significant`` where it counts in its neighbours' models. Returns the new table."""
+    ``significant`` where it counts in its neighbours' models, ``count`` a count head's (B, 3, H, W)
+    probabilities of 0, 1 and 2+ emitters per camera pixel (or None). Returns the new table."""
     if len(table) == 0:
         return table
     _, h, w = img.shape
@@ -264,17 +271,42 @@ def resolve_close(
     more = pair_t | (log_likelihood(d, screen[2], camera) - ll1 > _SCREEN_LLR)
     two, fisher2, mu2 = _continue(screen, more, d, rest, box, camera, opt, _TWO_ITER - _SCREEN_ITER)
     gain = log_likelihood(d, mu2, camera) - ll1
-    split = _two_win(two, fisher2, gain, rest, c0, r0, x, y, bidx, members, box, camera, opt).numpy()
+    thr = torch.full((len(members),), float(opt.split_llr))
+    if count is not None:
+        thr[count_sees_two(count, bidx[a], two, c0, r0, opt.count_p)] = float(opt.count_llr)
+    split = _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt).numpy()
     one_ok = torch.isfinite(one).all(1).numpy() & (torch.isfinite(fisher1).flatten(1).all(1).numpy())
     merge = is_pair & ~split & one_ok & (gain <= opt.merge_llr).numpy()
     return _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, px)
 
 
-def _two_win(two, fisher2, gain, rest, c0, r0, x, y, bidx, members, box, camera, opt) -> torch.Tensor:
-    """(G,) True where two emitters are the better model (see the module docstring)."""
+def count_sees_two(
+    count: torch.Tensor, frame: np.ndarray, two: torch.Tensor, c0, r0, p_min: float
+) -> torch.Tensor:
+    """(G,) whether a count head's (B, 3, H, W) probabilities of 0, 1 and 2+ emitters per pixel see the two
+    of the two-emitter fits ``two`` (G, 9): both in one pixel, a probability of 2+ there of at least
+    ``p_min``; in two pixels, an expected count over the two of at least ``_TWO_PIXELS``. (Not the chance
+    of at least one in each: an emitter near a pixel edge spreads its count over both pixels.)"""
+    p = count.float().cpu()
+    _, _, h, w = p.shape
+    f = torch.from_numpy(np.asarray(frame, np.int64))
+    pix = []
+    for o in (0, 3):
+        col = np.clip(np.rint(two[:, o].double().numpy() + c0), 0, w - 1).astype(np.int64)
+        row = np.clip(np.rint(two[:, o + 1].double().numpy() + r0), 0, h - 1).astype(np.int64)
+        pix.append((f, torch.from_numpy(row), torch.from_numpy(col)))
+    a, b = pix
+    same = (a[1] == b[1]) & (a[2] == b[2])
+    expected = p[:, 1] + 2 * p[:, 2]  # (B, H, W)
+    return torch.where(same, p[:, 2][a] >= p_min, expected[a] + expected[b] >= _TWO_PIXELS)
+
+
+def _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt) -> torch.Tensor:
+    """(G,) True where two emitters are the better model (see the module docstring); ``thr`` (G,) is the
+    gain a single spot needs."""
     lo, hi = opt.sigma_range_px
     pair = torch.from_numpy(members[:, 1] >= 0)
-    thr = torch.where(pair, float(opt.merge_llr), float(opt.split_llr))
+    thr = torch.where(pair, float(opt.merge_llr), thr)
     win = torch.isfinite(two).all(1) & torch.isfinite(fisher2).flatten(1).all(1) & (gain > thr)
     win &= ((two[:, 7:] > lo * 1.001) & (two[:, 7:] < hi * 0.999)).all(1)
     win &= ((two[:, [0, 1, 3, 4]] > -0.5) & (two[:, [0, 1, 3, 4]] < box - 0.5)).all(1)

@@ -24,7 +24,8 @@ class LossConfig(BaseModel):
     children an emitter may be in; without it (0) the fine rungs learned far slower (docs/model.md, section
     8), so the recipes keep it. ``offset_weight`` adds the squared x/y offset error at each emitter's own
     pixel (per frame), so that the mixture cannot be explained by a neighbouring pixel's component with
-    offsets shifted by a whole pixel.
+    offsets shifted by a whole pixel. ``pixel_count_weight`` weights the count head's cross-entropy (a VAR
+    with ``count_head``: emitters per candidate camera pixel, 0, 1, 2 or more), summed per frame.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -46,5 +47,6 @@ class LossConfig(BaseModel):
     occupancy_pos_weight: float = Field(4.0, gt=0)
     fine_occupancy_weight: float | None = Field(None, ge=0)
     offset_weight: float = Field(0.0, ge=0)
+    pixel_count_weight: float = Field(1.0, ge=0)
     sigma_min: float = Field(0.01, gt=0)
     sigma_max: float = Field(10.0, gt=0)

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..models import layout as L
 from ..models.config import VARConfig
-from ..models.targets import EmitterTargets, rasterize, scale_bg
+from ..models.targets import EmitterTargets, pixel_counts, rasterize, scale_bg
 from .config import LossConfig
 from .gmm import gmm_loss
 from .ppxyzb import ppxyzb_loss
@@ -43,6 +43,15 @@ def offset_anchor(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (err * occ).sum() / out.shape[0]
 
 
+def pixel_count_ce(logits: torch.Tensor, computed: torch.Tensor, targets: EmitterTargets) -> torch.Tensor:
+    """Cross-entropy of the count head's (B, 3, H, W) logits against the emitters per camera pixel (0, 1, 2 or
+    more), over the pixels it was computed at (``computed``, (B, H, W) bool), summed per frame."""
+    n_classes = logits.shape[1]
+    target = pixel_counts(targets, tuple(logits.shape[-2:])).clamp(max=n_classes - 1)
+    ce = F.cross_entropy(logits.float(), target, reduction="none")
+    return (ce * computed).sum() / logits.shape[0]
+
+
 def _label(factor: float) -> str:
     return f"s{int(round(factor))}" if factor >= 1 else f"s1_{int(round(1 / factor))}"
 
@@ -50,7 +59,8 @@ def _label(factor: float) -> str:
 class MultiScaleLoss(nn.Module):
     """``loss(outputs, targets, progress, aux=None) -> (total, components)``; components are floats named
     ``s{f}/{term}`` per output scale (``s1/gmm``, ``s2/count``, ``s8/ppxyzb``, ...), ``weight/s{f}``,
-    ``coarse/bce``, ``coarse/reg``, ``vq/commit`` and ``total``. The GMM total can be negative."""
+    ``coarse/bce``, ``coarse/reg``, ``count/ce`` (a model with a count head), ``vq/commit`` and ``total``.
+    The GMM total can be negative."""
 
     def __init__(self, config: LossConfig, model_config=None):
         super().__init__()
@@ -109,6 +119,9 @@ class MultiScaleLoss(nn.Module):
                     bce, reg = bce + t["bce"], reg + t["reg"]
                 comps["coarse/bce"], comps["coarse/reg"] = bce, reg
                 total = total + cfg.coarse_weight * (bce + reg)
+            if "count" in aux and cfg.pixel_count_weight > 0:
+                comps["count/ce"] = pixel_count_ce(aux["count"], aux["count_mask"], targets)
+                total = total + cfg.pixel_count_weight * comps["count/ce"]
             if "vq_commit" in aux:
                 comps["vq/commit"] = aux["vq_commit"]
                 total = total + cfg.vq_weight * aux["vq_commit"]

@@ -58,6 +58,8 @@ class VARConfig(_CommonConfig):
     rung's patch head). The rungs after 1x run only at 1x candidate pixels (probability above
     ``refine_threshold``; in training also the pixels that hold a true emitter). ``detach_fine`` stops
     the fine-scale losses from back-propagating into the 1x hidden state (they train their own heads only).
+    ``count_head`` adds a head that counts the emitters in each 1x candidate pixel (0, 1, 2 or more) from the
+    same patch as the first rung after 1x; the PSF fit's test of one emitter against two uses the count.
     ``localize_scale`` is the output scale localizations are read from by default (the predictor, the
     widget); ``None`` lets training pick the scale with the best validation Jaccard index.
     ``position_jitter_px``: in training, every sample's token positions are shifted by a random (dy, dx)
@@ -80,6 +82,7 @@ class VARConfig(_CommonConfig):
     vq_codebook_size: int = Field(256, ge=2)
     vq_beta: float = Field(0.25, ge=0)
     detach_fine: bool = True
+    count_head: bool = False
     localize_scale: int | None = None
     position_jitter_px: float = Field(24.0, ge=0)
     refine_threshold: float = Field(0.05, gt=0, lt=1)

@@ -156,3 +156,18 @@ def rasterize(
     view[L.DY, flat] = dy
     view[L.Z, flat] = z / z_scale
     return view.reshape(6, b, h, w).permute(1, 0, 2, 3).contiguous()
+
+
+def pixel_counts(targets: EmitterTargets, out_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """(B, h, w) long: the number of emitters whose centre falls in each camera pixel (emitters outside the
+    frame ignored), the count head's target before clipping."""
+    b, _ = targets.photons.shape
+    h, w = targets.frame_hw if out_hw is None else out_hw
+    dev = targets.xyz.device
+    col = torch.floor(targets.xyz[..., 0].float()).long()
+    row = torch.floor(targets.xyz[..., 1].float()).long()
+    inside = targets.mask & (col >= 0) & (col < w) & (row >= 0) & (row < h) & torch.isfinite(targets.photons)
+    flat = torch.arange(b, device=dev)[:, None] * (h * w) + row.clamp(0, h - 1) * w + col.clamp(0, w - 1)
+    counts = torch.zeros(b * h * w, dtype=torch.long, device=dev)
+    counts.index_add_(0, flat[inside], torch.ones_like(flat[inside]))
+    return counts.view(b, h, w)

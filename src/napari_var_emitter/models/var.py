@@ -104,6 +104,24 @@ class PatchHead(nn.Module):
         return activate(F.pixel_shuffle(raw, self.factor))
 
 
+COUNT_CLASSES = 3
+"""The count head's classes: 0, 1, and 2 or more emitters in a camera pixel."""
+
+
+class CountHead(PatchHead):
+    """How many emitters a 1x candidate pixel holds (logits of 0, 1, 2 or more), from the same 5x5 patch as
+    the first rung after 1x: a camera-pixel map has one offset per pixel, and the PSF fit's test of one
+    emitter against two uses this count (:mod:`..inference.two_emitters`)."""
+
+    def __init__(self, c_in: int, c: int):
+        super().__init__(c_in, c, 1, COUNT_CLASSES, prior=0.5)
+        nn.init.zeros_(self.out.bias)
+
+    def _children(self, raw: torch.Tensor) -> torch.Tensor:
+        """(K, 3, 1, 1) raw outputs -> (K, 3) logits."""
+        return raw.flatten(1)
+
+
 class VARPredictor(EmitterModel):
     dense_head_fraction = 0.08
     """At inference, when more than this fraction of the pixels are 1x candidates, the patch heads run as
@@ -160,6 +178,7 @@ class VARPredictor(EmitterModel):
             f_prev = self.scales[k]
             c_in = c.n_frames + hc + N_STATE * f_prev * f_prev
             self.fine.append(PatchHead(c_in, width, f, nc, prior=0.25 / f**2))
+        self.count = CountHead(c.n_frames + hc + N_STATE, c.fine_channels[0]) if c.count_head else None
         init_p_bias(self.out1, PRIOR)
         init_p_bias(self.tok_head, PRIOR * self.token_strides[0] ** 2 / 4)
 
@@ -214,9 +233,14 @@ class VARPredictor(EmitterModel):
         teacher_prob: float = 1.0,
         return_aux: bool = False,
         max_scale: int | None = None,
+        return_count: bool = False,
     ):
         """See :class:`EmitterModel`. ``max_scale`` stops the ladder after that output scale (inference
-        that needs only the coarser scales skips the finer heads); the list then holds only scales <= it."""
+        that needs only the coarser scales skips the finer heads); the list then holds only scales <= it.
+        ``return_count`` (a model with a count head) appends the (B, 3, H, W) probabilities of 0, 1 and 2 or
+        more emitters per camera pixel to the list (1, 0, 0 away from the 1x candidates). With ``return_aux``
+        the count logits and the pixels they were computed at are ``aux["count"]``, ``aux["count_mask"]``
+        (in training the candidates include every true emitter's pixel)."""
         xn, (h, w) = self.prepare_input(x)
         channels_last = self.channels_last_inference and not self.training and xn.device.type == "cpu"
         if channels_last:
@@ -269,18 +293,24 @@ class VARPredictor(EmitterModel):
 
         # next-scale rungs, on the 1x candidates only (training adds the true emitters' pixels)
         outputs = [out1[..., :h, :w]]
-        if n_out > 1:
+        with_count = self.count is not None and (self.training or return_count or return_aux)
+        count = None
+        if n_out > 1 or with_count:
             cand = torch.sigmoid(out1[:, L.P].detach()) > self.refine_threshold
             if teacher is not None and self.training:
                 cand |= rasterize(teacher, 1, (hp, wp), self.config)[:, L.P] > 0
             cand[:, h:] = False
             cand[:, :, w:] = False
             hid = hidden1.detach() if self.config.detach_fine else hidden1
-            fine = self._fine_ladder(xn, out1, hid, cand, n_out - 1)
+            fine, count = self._fine_ladder(xn, out1, hid, cand, n_out - 1, with_count)
             outputs += [o[..., : h * f, : w * f] for o, f in zip(fine, self.scales[1:], strict=False)]
+        if return_count and count is not None:
+            outputs.append(torch.softmax(count.float(), 1)[..., :h, :w])
         if not return_aux:
             return outputs
         aux = {"coarse": coarse, "token_strides": self.token_strides}
+        if count is not None:
+            aux["count"], aux["count_mask"] = count[..., :h, :w], cand[:, :h, :w]
         if vq_stats:
             for key in ("commit", "perplexity", "usage"):
                 aux[f"vq_{key}"] = torch.stack([st[key] for st in vq_stats]).mean()
@@ -288,10 +318,17 @@ class VARPredictor(EmitterModel):
 
     # ------------------------------------------------------------------ next-scale rungs
     def _fine_ladder(
-        self, xn: torch.Tensor, out1: torch.Tensor, hidden1: torch.Tensor, cand: torch.Tensor, n_heads: int
-    ) -> list[torch.Tensor]:
+        self,
+        xn: torch.Tensor,
+        out1: torch.Tensor,
+        hidden1: torch.Tensor,
+        cand: torch.Tensor,
+        n_heads: int,
+        with_count: bool = False,
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """Dense maps of the next ``n_heads`` scales, computed at the candidate pixels ``cand`` (B, Hp, Wp)
         only; elsewhere p is EMPTY_LOGIT (probability ~ 0), offsets are 0 and the rest holds the 1x values.
+        With ``with_count``, also the count head's (B, 3, Hp, Wp) logits (elsewhere: certainly 0).
 
         Each rung sees the input frames minus the predicted background (normalised like the input), the 1x
         hidden features and the previous rung's decoded prediction, all on the camera-pixel grid."""
@@ -307,21 +344,30 @@ class VARPredictor(EmitterModel):
         rr = (ri[:, None] + offs)[:, :, None]
         cc = (ci[:, None] + offs)[:, None, :]
         dense_heads = not self.training and len(bi) > self.dense_head_fraction * cand.numel()
+
+        def run(head: PatchHead, grid: torch.Tensor, n_out: int, f: int) -> torch.Tensor:
+            if not len(bi):
+                return out1.new_zeros(0, n_out, f, f)
+            if dense_heads:
+                return head.dense(grid, bi, ri, ci)
+            return head(grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2))  # (K, C, 5, 5) patches
+
+        grid = F.pad(torch.cat([base, state], 1), (r, r, r, r))  # the 1x rung's: the first head's input
+        count = None
+        if with_count:
+            count = out1.new_zeros(out1.shape[0], COUNT_CLASSES, *out1.shape[-2:])
+            count[:, 0] = -EMPTY_LOGIT  # no candidate: certainly no emitter
+            logits = run(self.count, grid, COUNT_CLASSES, 1).reshape(len(bi), COUNT_CLASSES)
+            count[bi, :, ri, ci] = logits.to(count.dtype)
         for k, head in enumerate(self.fine[:n_heads]):
             f = self.scales[k + 1]
-            folded = state if f_prev == 1 else F.pixel_unshuffle(state, f_prev)
-            grid = F.pad(torch.cat([base, folded], 1), (r, r, r, r))
-            if not len(bi):
-                blocks = out1.new_zeros(0, out1.shape[1], f, f)
-            elif dense_heads:
-                blocks = head.dense(grid, bi, ri, ci)
-            else:
-                blocks = head(grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2))  # (K, C, 5, 5) patches
-            dense = self._scatter(blocks, out1, bi, ri, ci, f)
+            if k:
+                grid = F.pad(torch.cat([base, F.pixel_unshuffle(state, f_prev)], 1), (r, r, r, r))
+            dense = self._scatter(run(head, grid, out1.shape[1], f), out1, bi, ri, ci, f)
             results.append(dense)
             if k + 1 < n_heads:
                 state, f_prev = prediction_state(dense), f
-        return results
+        return results, count
 
     @staticmethod
     def _scatter(blocks, out1, bi, ri, ci, f: int) -> torch.Tensor:

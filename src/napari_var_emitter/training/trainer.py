@@ -35,6 +35,7 @@ from ..devices import denormals_flushed, keep_freed_memory, resolve_device
 from ..errors import CheckpointError, ParameterError
 from ..losses import build_loss
 from ..models import build_model
+from ..models.targets import pixel_counts
 from .callbacks import CallbackList, EarlyStopping, ProgressBar, TensorBoardLogger, TrainState, is_better
 from .config import SimulationData, TrainConfig
 from .data import Batch, build_datasets, step_loader
@@ -249,7 +250,8 @@ class Trainer:
 
     def _initialise(self, model: torch.nn.Module) -> None:
         """``init_from``: load a checkpoint's weights (a one-line error when they do not fit the config's
-        model); ``train_only``: freeze every parameter outside the given name prefixes."""
+        model; parts the checkpoint lacks are allowed only under ``train_only``, e.g. a new count head);
+        ``train_only``: freeze every parameter outside the given name prefixes."""
         c = self.cfg
         if c.init_from is not None:
             try:
@@ -257,12 +259,24 @@ class Trainer:
             except CheckpointError as exc:  # name the config key that points at it
                 raise CheckpointError(c.init_from, f"init_from: {exc.problem}") from None
             try:
-                model.load_state_dict(ckpt["state_dict"])
+                missing, unexpected = model.load_state_dict(ckpt["state_dict"], strict=False)
             except RuntimeError as exc:
                 raise CheckpointError(
                     c.init_from,
                     f"init_from: weights do not match this config's model ({str(exc).splitlines()[0]})",
                 ) from None
+            new = [k for k in missing if not k.startswith(tuple(c.train_only or ()))]
+            if new or unexpected:  # only parts that this run trains (train_only) may be new
+                raise CheckpointError(
+                    c.init_from,
+                    "init_from: weights do not match this config's model ("
+                    + "; ".join(
+                        f"{what}: {', '.join(keys[:3])}"
+                        for what, keys in (("missing", new), ("unexpected", unexpected))
+                        if keys
+                    )
+                    + ")",
+                )
         if c.train_only:
             names = [n for n, _ in model.named_parameters()]
             if not any(n.startswith(tuple(c.train_only)) for n in names):
@@ -408,6 +422,7 @@ class Trainer:
         main = scales[k]
         preds: dict[int, list] = {f: [] for f in scales}
         truths, loss_sum, n = [], 0.0, 0
+        counted = [0, 0]  # true emitters' pixels the count head was run at, and counted right
         try:
             for vb in self.val_batches:
                 vb = vb.to(self.device)
@@ -417,6 +432,11 @@ class Trainer:
                 outputs = [o.float() for o in outputs]
                 total, _ = self.loss_fn(outputs, targets, 1.0, aux)
                 loss_sum += float(total) * len(vb.x)
+                if "count" in aux:
+                    true = pixel_counts(targets, tuple(aux["count"].shape[-2:])).clamp(max=2)
+                    at = aux["count_mask"] & (true > 0)
+                    counted[0] += int(at.sum())
+                    counted[1] += int((aux["count"].argmax(1) == true)[at].sum())
                 for f, out in zip(scales, outputs, strict=True):
                     try:
                         preds[f].append(
@@ -444,6 +464,8 @@ class Trainer:
         if len(scales) > 1:
             metrics.update({f"jaccard_s{f}": float(per_scale[f]["jaccard"]) for f in scales})
         metrics["val_loss"] = loss_sum / max(n, 1)
+        if counted[0]:
+            metrics["count_accuracy"] = counted[1] / counted[0]
         return metrics
 
     # ------------------------------------------------------------------------------------------- loop
