@@ -135,18 +135,8 @@ def refine_gaussian(
         return out
     alive = np.setdiff1d(np.arange(len(table)), drop_i)
     width = np.where(trusted.numpy(), theta[:, 4].double().numpy(), opt.sigma_px)[alive]
-    return resolve_close(
-        out,
-        img,
-        bidx[alive],
-        width,
-        ok.numpy()[alive],
-        shown.numpy()[alive],
-        pixel_size_nm,
-        camera,
-        opt,
-        count,
-    )
+    fitted, shown_alive = ok.numpy()[alive], shown.numpy()[alive]
+    return resolve_close(out, img, bidx[alive], width, fitted, shown_alive, pixel_size_nm, camera, opt, count)
 
 
 def _moved(theta: torch.Tensor, theta0: torch.Tensor) -> torch.Tensor:
