@@ -39,16 +39,9 @@ def gmm_loss(
     if out.shape[1] < L.N_CHANNELS_SIGMA:
         raise ParameterError("loss kind 'gmm' needs a model with sigma_channels=true (10 output channels)")
     b, _, h, w = out.shape
-    hh, ww = targets.frame_hw
     logit = out[:, L.P]
     p = torch.sigmoid(logit)
-    emask = (
-        targets.mask
-        & (targets.xyz[..., 0] >= 0)
-        & (targets.xyz[..., 0] < ww)
-        & (targets.xyz[..., 1] >= 0)
-        & (targets.xyz[..., 1] < hh)
-    )
+    emask = targets.in_frame()
     n_true = emask.sum(1).float()
     mean = p.sum((1, 2))
     var = (p * (1 - p)).sum((1, 2)) + _VAR_MIN

@@ -43,12 +43,16 @@ def offset_anchor(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (err * occ).sum() / out.shape[0]
 
 
+def count_target(targets: EmitterTargets, logits: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) class of each camera pixel for the count head's (B, n, H, W) logits: its number of
+    emitters, the last class holding that many or more."""
+    return pixel_counts(targets, tuple(logits.shape[-2:])).clamp(max=logits.shape[1] - 1)
+
+
 def pixel_count_ce(logits: torch.Tensor, computed: torch.Tensor, targets: EmitterTargets) -> torch.Tensor:
     """Cross-entropy of the count head's (B, 3, H, W) logits against the emitters per camera pixel (0, 1, 2 or
     more), over the pixels it was computed at (``computed``, (B, H, W) bool), summed per frame."""
-    n_classes = logits.shape[1]
-    target = pixel_counts(targets, tuple(logits.shape[-2:])).clamp(max=n_classes - 1)
-    ce = F.cross_entropy(logits.float(), target, reduction="none")
+    ce = F.cross_entropy(logits.float(), count_target(targets, logits), reduction="none")
     return (ce * computed).sum() / logits.shape[0]
 
 

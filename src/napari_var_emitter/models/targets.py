@@ -71,6 +71,12 @@ class EmitterTargets:
     def __len__(self) -> int:
         return int(self.xyz.shape[0])
 
+    def in_frame(self) -> torch.Tensor:
+        """(B, N) bool: real emitters (not padding) whose centre lies inside the frame."""
+        hh, ww = self.frame_hw
+        x, y = self.xyz[..., 0], self.xyz[..., 1]
+        return self.mask & (x >= 0) & (x < ww) & (y >= 0) & (y < hh)
+
     def select(self, index: torch.Tensor) -> EmitterTargets:
         """The sub-batch at ``index`` (a bool or integer tensor over B)."""
         return EmitterTargets(self.xyz[index], self.photons[index], self.mask[index], self.bg[index])
@@ -93,6 +99,23 @@ def scale_bg(bg: torch.Tensor, factor: float, out_hw: tuple[int, int]) -> torch.
     if th > h or tw > w:
         x = F.pad(x, (0, max(tw - w, 0), 0, max(th - h, 0)), mode="replicate")
     return x[:, 0, :th, :tw]
+
+
+def _pixel_index(
+    targets: EmitterTargets, factor: float, out_hw: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each emitter's position at a scale (``xs``, ``ys``: (B, N) in that scale's pixels), whether it counts
+    (``inside``: a real emitter with finite photons, inside the frame and the (h, w) map) and its flat index
+    ``b * h * w + row * w + col`` into the batch's maps (clamped where it does not count)."""
+    b = targets.photons.shape[0]
+    h, w = out_hw
+    xs = targets.xyz[..., 0].float() * factor
+    ys = targets.xyz[..., 1].float() * factor
+    col, row = torch.floor(xs).long(), torch.floor(ys).long()
+    inside = targets.in_frame() & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+    inside &= torch.isfinite(targets.photons)
+    batch = torch.arange(b, device=xs.device)[:, None] * (h * w)
+    return xs, ys, inside, batch + row.clamp(0, h - 1) * w + col.clamp(0, w - 1)
 
 
 def rasterize(
@@ -120,24 +143,8 @@ def rasterize(
     maps[:, L.BG] = scale_bg(targets.bg.float(), factor, out_hw) / bg_scale
     if n == 0:
         return maps
-    xs = targets.xyz[..., 0].float() * factor
-    ys = targets.xyz[..., 1].float() * factor
-    col, row = torch.floor(xs).long(), torch.floor(ys).long()
-    inside = (
-        targets.mask
-        & (targets.xyz[..., 0] >= 0)
-        & (targets.xyz[..., 0] < ww)
-        & (targets.xyz[..., 1] >= 0)
-        & (targets.xyz[..., 1] < hh)
-        & (col >= 0)
-        & (col < w)
-        & (row >= 0)
-        & (row < h)
-        & torch.isfinite(targets.photons)
-    )
-    flat = (torch.arange(b, device=dev)[:, None] * (h * w) + row.clamp(0, h - 1) * w + col.clamp(0, w - 1))[
-        inside
-    ]
+    xs, ys, inside, flat = _pixel_index(targets, factor, (h, w))
+    flat = flat[inside]
     phot = targets.photons[inside].float()
     # rank emitters by (photons, list order); each pixel keeps its highest-ranked emitter
     order = torch.argsort(phot, stable=True)
@@ -161,13 +168,9 @@ def rasterize(
 def pixel_counts(targets: EmitterTargets, out_hw: tuple[int, int] | None = None) -> torch.Tensor:
     """(B, h, w) long: the number of emitters whose centre falls in each camera pixel (emitters outside the
     frame ignored), the count head's target before clipping."""
-    b, _ = targets.photons.shape
+    b = targets.photons.shape[0]
     h, w = targets.frame_hw if out_hw is None else out_hw
-    dev = targets.xyz.device
-    col = torch.floor(targets.xyz[..., 0].float()).long()
-    row = torch.floor(targets.xyz[..., 1].float()).long()
-    inside = targets.mask & (col >= 0) & (col < w) & (row >= 0) & (row < h) & torch.isfinite(targets.photons)
-    flat = torch.arange(b, device=dev)[:, None] * (h * w) + row.clamp(0, h - 1) * w + col.clamp(0, w - 1)
-    counts = torch.zeros(b * h * w, dtype=torch.long, device=dev)
+    _, _, inside, flat = _pixel_index(targets, 1.0, (h, w))
+    counts = torch.zeros(b * h * w, dtype=torch.long, device=flat.device)
     counts.index_add_(0, flat[inside], torch.ones_like(flat[inside]))
     return counts.view(b, h, w)

@@ -34,8 +34,8 @@ from ..checkpoints import load_checkpoint, save_checkpoint
 from ..devices import denormals_flushed, keep_freed_memory, resolve_device
 from ..errors import CheckpointError, ParameterError
 from ..losses import build_loss
+from ..losses.multiscale import count_target
 from ..models import build_model
-from ..models.targets import pixel_counts
 from .callbacks import CallbackList, EarlyStopping, ProgressBar, TensorBoardLogger, TrainState, is_better
 from .config import SimulationData, TrainConfig
 from .data import Batch, build_datasets, step_loader
@@ -433,7 +433,7 @@ class Trainer:
                 total, _ = self.loss_fn(outputs, targets, 1.0, aux)
                 loss_sum += float(total) * len(vb.x)
                 if "count" in aux:
-                    true = pixel_counts(targets, tuple(aux["count"].shape[-2:])).clamp(max=2)
+                    true = count_target(targets, aux["count"])
                     at = aux["count_mask"] & (true > 0)
                     counted[0] += int(at.sum())
                     counted[1] += int((aux["count"].argmax(1) == true)[at].sum())
