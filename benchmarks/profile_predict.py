@@ -10,9 +10,9 @@ Stages, in seconds over the whole run (a warm-up batch is run first and not coun
 - ``read``: frames from the stack (TIFF pages for an on-disk movie), ADU -> photons, 3-frame windows
   (0 when a reader thread does it while the model runs: ``read_in_reader_thread_s`` holds its time);
 - ``model.encoder``, ``model.transformer``, ``model.decoder`` (1x U-Net decoder and output head),
-  ``model.fine`` (2x/4x/8x heads, only when those scales are computed), ``model.other`` (token
-  embeddings, position encodings, masks, the fine rungs' input grids and output maps, reshapes inside the
-  forward pass);
+  ``model.fine`` (the convolutions of the 2x/4x/8x heads and the count head, only when they run),
+  ``model.other`` (token embeddings, position encodings, masks, the fine rungs' input grids and output maps,
+  reshapes inside the forward pass);
 - ``tiling``: window cutting and stitching around the forward passes;
 - ``postprocess``: peaks, spatial integration, table columns; ``refine``: the PSF fit;
 - ``loop``: everything else in the batch loop (data checks, the generator, cancel checks);
@@ -88,6 +88,10 @@ def instrument(predictor: Any, timers: Timers) -> None:
     var_module.up_cat_block = timers.wrap("model.decoder", var_module.up_cat_block)
     for head in getattr(m, "fine", []):  # the patch heads at many candidates run through dense()
         head.dense = timers.wrap("model.fine", head.dense)
+    if getattr(m, "count", None) is not None:
+        m.count.dense = timers.wrap("model.fine", m.count.dense)
+    # below dense_head_fraction, as matrix products (models/sparse_conv.py)
+    var_module.two_conv_at_pixels = timers.wrap("model.fine", var_module.two_conv_at_pixels)
     parts = {"encoder": ["encoder"], "transformer": ["transformer"], "decoder": ["head1", "out1"]}
     parts["fine"] = ["fine"]
     for label, names in parts.items():

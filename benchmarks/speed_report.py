@@ -12,7 +12,7 @@ STAGE_LABELS = {
     "model.encoder": "encoder",
     "model.transformer": "transformer",
     "model.decoder": "1x decoder",
-    "model.fine": "2x/4x/8x heads",
+    "model.fine": "2x/4x/8x and count heads",
     "model.other": "token embeddings, fine-rung inputs and maps, reshapes",
     "tiling": "tiling",
     "postprocess": "peaks, table columns",

@@ -112,6 +112,7 @@ def test_fine_rungs_depend_on_the_previous_rung_and_never_on_finer(k):
     torch.manual_seed(0)
     model = build_model(tiny_var(n_frames=1, refine_threshold=0.001)).eval()
     model.dense_head_fraction = 1.0  # per-patch heads, whose forward the hook perturbs
+    model.patch_products = False
     x = torch.rand(2, 1, 16, 16) * 100
     with torch.no_grad():
         ref = model(x)
@@ -196,19 +197,25 @@ def test_fine_rungs_run_only_at_candidates(hw):
         assert (s[:, 0][m] != var_module.EMPTY_LOGIT).all()
 
 
-def test_dense_patch_heads_equal_per_patch_convolutions(monkeypatch):
-    """At many candidates inference runs the patch heads over the whole frame: same maps."""
+@pytest.mark.parametrize("count_head", [False, True])
+def test_patch_heads_give_the_same_maps_per_patch_as_products_and_dense(monkeypatch, count_head):
+    """Inference runs the patch heads as matrix products at few candidates and over the whole frame at many:
+    the same maps (and counts) as the per-patch convolutions of training."""
     torch.manual_seed(0)
-    model = build_model(tiny_var(n_frames=3, refine_threshold=0.001)).eval()
+    model = build_model(tiny_var(n_frames=3, refine_threshold=0.001, count_head=count_head)).eval()
     x = torch.rand(2, 3, 16, 20) * 100
+    runs = []
     with torch.no_grad():
-        monkeypatch.setattr(model, "dense_head_fraction", 1.0)  # never dense
-        per_patch = model(x)
-        monkeypatch.setattr(model, "dense_head_fraction", 0.0)  # always dense
-        dense = model(x)
-    assert torch.equal(per_patch[0], dense[0])
-    for a, b in zip(per_patch[1:], dense[1:], strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        for fraction, products in ((1.0, False), (1.0, True), (0.0, True)):  # per patch, products, dense
+            monkeypatch.setattr(model, "dense_head_fraction", fraction)
+            monkeypatch.setattr(model, "patch_products", products)
+            runs.append(model(x, return_count=count_head))
+    per_patch = runs[0]
+    assert len(per_patch) == len(model.scales) + count_head
+    for other in runs[1:]:
+        assert torch.equal(per_patch[0], other[0])
+        for a, b in zip(per_patch[1:], other[1:], strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_max_scale_stops_the_ladder_without_changing_coarser_scales():
@@ -374,7 +381,7 @@ def test_inference_decoders_match_the_plain_upsampling_form(kind, monkeypatch):
 @pytest.mark.parametrize("fraction", [0.01, 0.5])
 def test_scatter_writes_each_candidates_children_at_its_pixel(fraction):
     """The fine map holds each candidate's f x f block at its pixel and the emptied 1x values elsewhere
-    (both ways of writing it: few candidates and many)."""
+    (few candidates and many)."""
     torch.manual_seed(0)
     out1 = torch.randn(2, 10, 12, 16)
     cand = torch.rand(2, 12, 16) < fraction

@@ -34,6 +34,7 @@ def test_stack_layer_is_lazy_and_in_nm(tmp_path):
     [(data, kwargs, kind)] = get_stack_reader(str(path))(str(path))
     assert kind == "image" and hasattr(data, "dask") and data.shape == (30, 12, 16)
     assert kwargs["scale"] == (1.0, 107.0, 107.0) and kwargs["translate"] == (0.0, 53.5, 53.5)
+    assert kwargs["units"] == ("", "nm", "nm")
     assert kwargs["metadata"]["pixel_size_nm"] == 107.0
     assert kwargs["metadata"]["camera"] == {"baseline": 100.0}
     lo, hi = kwargs["contrast_limits"]
@@ -96,6 +97,7 @@ def test_viewer_open_stack_and_points_overlay_pixels(make_napari_viewer, tmp_pat
     df.loc[0, ["frame", "x_nm", "y_nm"]] = [1, (9 + 0.5) * px, (5 + 0.5) * px]
     points_path = write_table(df, tmp_path / "p.csv")
     [points] = viewer.open(str(points_path), plugin=PLUGIN)
+    assert viewer.layers.extent.units is not None  # the same units: napari keeps them (scale bar in nm)
     world = points.data_to_world(points.data[0])
     pixel = np.round(image.world_to_data(world)).astype(int)
     assert tuple(pixel) == (1, 5, 9) and movie[tuple(pixel)] == 5000

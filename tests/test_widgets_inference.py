@@ -103,6 +103,7 @@ def test_overlay_peak_and_point_on_known_emitter(make_napari_viewer, qtbot, tmp_
             # the peak pixel's centre is within half an output pixel of the emitter
             assert abs(wy - y) <= PX / (2 * f) + 1e-6 and abs(wx - x) <= PX / (2 * f) + 1e-6, (f, t)
     points = viewer.layers["movie localizations"]
+    assert viewer.layers.extent.units is not None  # every layer in nm, the camera layer included
     order = np.argsort(points.data[:, 0])
     world = np.array([points.data_to_world(p) for p in points.data[order]])
     assert len(world) == len(truth)

@@ -12,6 +12,11 @@ from __future__ import annotations
 #: napari axis labels of a (frame, y, x) layer (napari's defaults, "-3", "-2", "-1", read like slider values)
 AXIS_LABELS = ("frame", "y", "x")
 
+#: napari units of a (frame, y, x) layer: nm in space, none for frames. Every layer the plugin makes or
+#: places carries them; a layer left in napari's default "pixel" units makes napari drop units for all layers
+#: ("Inconsistent units across layers")
+AXIS_UNITS = ("", "nm", "nm")
+
 #: pixel size assumed when neither the file, the user nor a checkpoint gives one
 DEFAULT_PIXEL_SIZE_NM = 100.0
 

@@ -32,20 +32,28 @@ from . import layout as L
 from .base import EmitterModel, count_macs, n_params
 from .config import VARConfig
 from .encoder import ConvEncoder, conv3
-from .heads import N_PREV, N_STATE, PRIOR, activate, init_p_bias, prediction_state, repeat_up, upsample_state
+from .heads import N_PREV, N_STATE, PRIOR, activate, init_p_bias, prediction_state, upsample_state
 from .posenc import sincos_2d
 from .quantizer import VectorQuantizer
+from .sparse_conv import two_conv_at_pixels
 from .targets import EmitterTargets, rasterize
 from .transformer import ScaleTransformer
 from .upconv import up_cat_block
 
 EMPTY_LOGIT = -30.0
-ROW_SCATTER_FRACTION = 0.05
-"""Above this fraction of candidate pixels the fine map is written as whole rows of a per-pixel layout
-(one reordering copy) rather than block by block into the upsampled map (faster below it)."""
 
 
-_up = repeat_up
+def _padded(parts: list[torch.Tensor], r: int) -> torch.Tensor:
+    """``F.pad(torch.cat(parts, 1), (r, r, r, r))`` written straight into a channels-last tensor (one copy of
+    each part; the patch heads read it per pixel, all channels at once)."""
+    b, _, h, w = parts[0].shape
+    c = sum(p.shape[1] for p in parts)
+    out = parts[0].new_zeros(b, h + 2 * r, w + 2 * r, c)
+    start = 0
+    for p in parts:
+        out[:, r : r + h, r : r + w, start : start + p.shape[1]] = p.permute(0, 2, 3, 1)
+        start += p.shape[1]
+    return out.permute(0, 3, 1, 2)
 
 
 class PatchHead(nn.Module):
@@ -95,13 +103,17 @@ class PatchHead(nn.Module):
         feat = F.relu(self.conv2(F.relu(self.conv1(g), inplace=True)), inplace=True)  # (B, c, H, W)
         _, c, h, w = feat.shape
         rows = feat.permute(0, 2, 3, 1).reshape(-1, c)  # a view when the convolutions kept channels-last
-        picked = rows.index_select(0, (bi * h + ri) * w + ci)
-        raw = F.linear(picked, self.out.weight.flatten(1), self.out.bias)  # the 1x1 conv, at K pixels only
+        return self.from_features(rows.index_select(0, (bi * h + ri) * w + ci))
+
+    def from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """(K, c) features after the second conv -> the head's output (the 1x1 conv, then the children)."""
+        raw = F.linear(features, self.out.weight.flatten(1), self.out.bias)
         return self._children(raw[:, :, None, None])
 
     def _children(self, raw: torch.Tensor) -> torch.Tensor:
         """(K, n_out * f * f, 1, 1) raw outputs -> (K, n_out, f, f) activated children."""
-        return activate(F.pixel_shuffle(raw, self.factor))
+        f = self.factor  # pixel shuffle of a 1 x 1 map: channel c * f * f + i * f + j -> (c, i, j), a reshape
+        return activate(raw.reshape(raw.shape[0], raw.shape[1] // (f * f), f, f))
 
 
 COUNT_CLASSES = 3
@@ -123,11 +135,16 @@ class CountHead(PatchHead):
 
 
 class VARPredictor(EmitterModel):
-    dense_head_fraction = 0.08
+    dense_head_fraction = 0.33
     """At inference, when more than this fraction of the pixels are 1x candidates, the patch heads run as
     fully convolutional nets over the whole frame and each candidate reads its output pixel
-    (:meth:`PatchHead.dense`: the same numbers up to float rounding, cheaper than per-patch convolutions
-    above a few per cent of candidates on a CPU; see docs/benchmarks/speed_notes.md)."""
+    (:meth:`PatchHead.dense`); below it, as matrix products at the pixels the candidates need
+    (:func:`.sparse_conv.two_conv_at_pixels`). The same numbers up to float rounding; the crossover was
+    measured on a CPU (docs/benchmarks/speed_notes.md)."""
+
+    patch_products = True
+    """At inference below ``dense_head_fraction``, run the patch heads as matrix products (False: per-patch
+    convolutions, as in training; the same numbers up to float rounding)."""
 
     channels_last_inference = True
     """At inference on a CPU the network runs on channels-last tensors (its convolutions are faster so; the
@@ -287,9 +304,10 @@ class VARPredictor(EmitterModel):
         for lv in reversed(range(self.level)):
             y = up_cat_block(self.decoder[lv], y, feats[lv], self.training)
         hidden1 = self.head1(y)
-        out1 = activate(self.out1(hidden1))
-        if channels_last:  # the maps leave in the standard layout (post-processing reads them per channel)
-            out1 = out1.contiguous()
+        raw1 = self.out1(hidden1)
+        if channels_last:  # the maps leave in the standard layout (post-processing reads them per channel,
+            raw1 = raw1.contiguous()  # and the activations of channel slices run several times faster in it)
+        out1 = activate(raw1)
 
         # next-scale rungs, on the 1x candidates only (training adds the true emitters' pixels)
         outputs = [out1[..., :h, :w]]
@@ -337,33 +355,40 @@ class VARPredictor(EmitterModel):
         c = self.config
         bg = out1[:, L.BG : L.BG + 1] * (c.bg_scale / c.input_scale)
         image = xn + c.input_offset / c.input_scale - bg
-        base = torch.cat([image, hidden1], 1)
         state, f_prev, results = prediction_state(out1), 1, []
         r = PatchHead.RADIUS
         offs = torch.arange(2 * r + 1, device=xn.device)
         rr = (ri[:, None] + offs)[:, :, None]
         cc = (ci[:, None] + offs)[:, None, :]
         dense_heads = not self.training and len(bi) > self.dense_head_fraction * cand.numel()
+        products = not self.training and self.patch_products
 
-        def run(head: PatchHead, grid: torch.Tensor, n_out: int, f: int) -> torch.Tensor:
+        def run(heads: list[PatchHead], grid: torch.Tensor) -> list[torch.Tensor]:
+            """Each head's output at the candidates; ``heads`` read the same ``grid``."""
             if not len(bi):
-                return out1.new_zeros(0, n_out, f, f)
+                return [h.from_features(grid.new_zeros(0, h.conv2.out_channels)) for h in heads]
             if dense_heads:
-                return head.dense(grid, bi, ri, ci)
-            return head(grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2))  # (K, C, 5, 5) patches
+                return [h.dense(grid, bi, ri, ci) for h in heads]
+            if products:
+                feats = two_conv_at_pixels([(h.conv1, h.conv2) for h in heads], grid, bi, ri, ci)
+                return [h.from_features(f) for h, f in zip(heads, feats, strict=True)]
+            patches = grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2)  # (K, C, 5, 5)
+            return [h(patches) for h in heads]
 
-        grid = F.pad(torch.cat([base, state], 1), (r, r, r, r))  # the 1x rung's: the first head's input
+        grid = _padded([image, hidden1, state], r)  # the 1x rung's: the first head's input
+        heads = ([self.count] if with_count else []) + list(self.fine[:1] if n_heads else [])
+        first = run(heads, grid)
         count = None
         if with_count:
             count = out1.new_zeros(out1.shape[0], COUNT_CLASSES, *out1.shape[-2:])
             count[:, 0] = -EMPTY_LOGIT  # no candidate: certainly no emitter
-            logits = run(self.count, grid, COUNT_CLASSES, 1).reshape(len(bi), COUNT_CLASSES)
-            count[bi, :, ri, ci] = logits.to(count.dtype)
+            count[bi, :, ri, ci] = first.pop(0).to(count.dtype)
         for k, head in enumerate(self.fine[:n_heads]):
             f = self.scales[k + 1]
             if k:
-                grid = F.pad(torch.cat([base, F.pixel_unshuffle(state, f_prev)], 1), (r, r, r, r))
-            dense = self._scatter(run(head, grid, out1.shape[1], f), out1, bi, ri, ci, f)
+                grid = _padded([image, hidden1, F.pixel_unshuffle(state, f_prev)], r)
+            blocks = first.pop(0) if k == 0 else run([head], grid)[0]
+            dense = self._scatter(blocks, out1, bi, ri, ci, f)
             results.append(dense)
             if k + 1 < n_heads:
                 state, f_prev = prediction_state(dense), f
@@ -372,21 +397,22 @@ class VARPredictor(EmitterModel):
     @staticmethod
     def _scatter(blocks, out1, bi, ri, ci, f: int) -> torch.Tensor:
         """Dense (B, C, Hp*f, Wp*f) map: 1x values upsampled with p = EMPTY_LOGIT and zero offsets, and the
-        f x f block of each candidate written at its pixel."""
+        f x f block of each candidate written at its pixel (one copy of all blocks' values to their flat
+        positions in the map: blocks written through a strided view cost several times more on a CPU)."""
         b, nc, hp, wp = out1.shape
         fill = out1.detach().clone()
         fill[:, L.P] = EMPTY_LOGIT
         fill[:, L.DX : L.DY + 1] = 0.0
-        if len(bi) <= ROW_SCATTER_FRACTION * fill[:, 0].numel():  # few: write them into the upsampled map
-            dense = _up(fill, f)
-            if len(bi):  # in place, through a (B, Hp, Wp, C, f, f) view of the map
-                view = dense.view(b, nc, hp, f, wp, f).permute(0, 2, 4, 1, 3, 5)
-                view.index_put_((bi, ri, ci), blocks.to(dense.dtype))
-            return dense
-        # many: one row per camera pixel (its C x f x f children) takes whole rows, then one reordering copy
-        rows = fill.permute(0, 2, 3, 1)[..., None, None].expand(b, hp, wp, nc, f, f).reshape(b * hp * wp, -1)
-        rows.index_copy_(0, (bi * hp + ri) * wp + ci, blocks.reshape(len(bi), -1).to(rows.dtype))
-        return rows.view(b, hp, wp, nc, f, f).permute(0, 3, 1, 4, 2, 5).reshape(b, nc, hp * f, wp * f)
+        dense = F.interpolate(fill, scale_factor=f, mode="nearest")
+        if len(bi):
+            h, w = hp * f, wp * f
+            dev = dense.device
+            child = torch.arange(f, device=dev)
+            within = torch.arange(nc, device=dev)[:, None] * (h * w) + (child[:, None] * w + child).flatten()
+            corner = (bi * nc * h + ri * f) * w + ci * f  # the candidate's first child, channel 0
+            flat = (corner[:, None] + within.flatten()).flatten()  # (K * C * f * f) in the blocks' order
+            dense.view(-1).index_copy_(0, flat, blocks.reshape(-1).to(dense.dtype))
+        return dense
 
     # ------------------------------------------------------------------ accounting
     def complexity(self, h: int = 64, w: int = 64, candidate_fraction: float = 0.02) -> dict:
@@ -394,17 +420,17 @@ class VARPredictor(EmitterModel):
         ``macs_per_pixel`` assumes ``candidate_fraction`` of the camera pixels are candidates
         (``macs_per_candidate`` each); ``macs_per_pixel_dense`` is the cost when every pixel is one."""
         x = torch.full((1, self.n_frames, h, w), float(self.config.input_offset))
-        saved = self.refine_threshold, self.dense_head_fraction
+        saved = self.refine_threshold, self.dense_head_fraction, self.patch_products
         try:
             self.refine_threshold = 1.0  # no candidates: encoder + tokens + 1x
             base = count_macs(self, x) / (h * w)
             self.refine_threshold = 1e-30  # every pixel a candidate, each with its own patch convolutions
-            self.dense_head_fraction = 1.0
+            self.dense_head_fraction, self.patch_products = 1.0, False
             for head in self.fine:
                 head.BUCKET = 1  # count the candidates, not the padding
             per_cand = count_macs(self, x) / (h * w) - base
         finally:
-            self.refine_threshold, self.dense_head_fraction = saved
+            self.refine_threshold, self.dense_head_fraction, self.patch_products = saved
             for head in self.fine:
                 head.__dict__.pop("BUCKET", None)
         return {

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..geometry import AXIS_LABELS, DEFAULT_PIXEL_SIZE_NM, grid_geometry
+from ..geometry import AXIS_LABELS, AXIS_UNITS, DEFAULT_PIXEL_SIZE_NM, grid_geometry
 from ..io.stacks import contrast_limits, read_stack
 from ..io.tables import is_decode_file, read_table
 
@@ -66,6 +66,7 @@ def _stack_layer(path: str) -> LayerData:
         "name": Path(path).name.split(".")[0],
         "scale": scale,
         "translate": translate,
+        "units": AXIS_UNITS,
         "axis_labels": AXIS_LABELS,
         "contrast_limits": contrast_limits(stack.data),
         "colormap": "gray",
@@ -150,6 +151,7 @@ def table_to_points(df: pd.DataFrame, name: str, path: str | None = None) -> Lay
         "features": features,
         "size": px / 2,
         "axis_labels": AXIS_LABELS,
+        "units": AXIS_UNITS,
         "face_color": "transparent",
         "border_color": "yellow",
         "border_width": 0.15,

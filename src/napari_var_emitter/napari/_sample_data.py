@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import AXIS_LABELS, DEFAULT_PIXEL_SIZE_NM, grid_geometry
+from ..geometry import AXIS_LABELS, AXIS_UNITS, DEFAULT_PIXEL_SIZE_NM, grid_geometry
 from ..simulation import SimulationConfig, simulate
 
 #: parameters of the sample movie (fixed, so every user sees the same data)
@@ -51,7 +51,7 @@ def simulated_movie(
             "name": "simulated SMLM movie",
             "scale": scale,
             "translate": translate,
-            "units": ("", "nm", "nm"),
+            "units": AXIS_UNITS,
             "axis_labels": AXIS_LABELS,
             "contrast_limits": (float(lo), float(max(hi, lo + 1))),
             "colormap": "gray",
@@ -75,7 +75,7 @@ def simulated_movie(
             "face_color": "transparent",
             "border_color": "cyan",
             "border_width": 0.1,
-            "units": ("", "nm", "nm"),
+            "units": AXIS_UNITS,
             "out_of_slice_display": False,
             "metadata": {"pixel_size_nm": px, "ground_truth": True},
         },

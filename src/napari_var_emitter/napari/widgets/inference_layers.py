@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from napari.layers import Points
 
-from ...geometry import AXIS_LABELS, grid_geometry
+from ...geometry import AXIS_LABELS, AXIS_UNITS, grid_geometry
 from ._common import notify_info, replace_layer, upsert_image
 from .inference_run import RunState
 
@@ -35,12 +35,16 @@ def points_layer_name(source: str) -> str:
 
 
 def place_camera_layer(layer: Any, pixel_size_nm: float) -> None:
-    """Give a camera layer opened without a pixel size the nm geometry, so that results overlay it."""
-    if layer.ndim == 3 and np.allclose(layer.scale, 1.0):
+    """Give a camera layer opened without a pixel size the nm geometry, so that results overlay it, and nm
+    units (the results' own: napari drops units for every layer when they differ)."""
+    if layer.ndim != 3:
+        return
+    if np.allclose(layer.scale, 1.0):
         layer.scale, layer.translate = grid_geometry(pixel_size_nm)
         notify_info(
             f"Layer '{layer.name}' now has a {pixel_size_nm:g} nm pixel size so that the results overlay it."
         )
+    layer.units = AXIS_UNITS
 
 
 def show_maps(viewer: napari.viewer.Viewer, run: RunState, frames: np.ndarray, maps: dict) -> None:
@@ -62,7 +66,7 @@ def show_maps(viewer: napari.viewer.Viewer, run: RunState, frames: np.ndarray, m
                 blending="additive",
                 contrast_limits=(0.0, 1.0),
                 metadata={"pixel_size_nm": run.pixel_size_nm / f, "factor": f, "source": run.source},
-                units=("", "nm", "nm"),
+                units=AXIS_UNITS,
                 axis_labels=AXIS_LABELS,
             )
         keep = rows < run.n_map_frames
@@ -82,7 +86,7 @@ def show_points(viewer: napari.viewer.Viewer, run: RunState, table: pd.DataFrame
         "face_colormap": "viridis",
         "size": run.pixel_size_nm / 2,
         "border_width": 0,
-        "units": ("", "nm", "nm"),
+        "units": AXIS_UNITS,
         "axis_labels": AXIS_LABELS,
         "out_of_slice_display": False,
     }
