@@ -5,7 +5,7 @@ first at the 3x3 pixels around it, the second at the pixel itself. Run per patch
 compute their shared first-conv pixels again (up to 9 times); run over the whole frame, every pixel is
 computed although a few per cent are asked about. :func:`two_conv_at_pixels` computes the first conv once at
 each pixel any candidate needs, for several heads in one product, then the second conv at the candidates
-only: the same numbers up to float rounding, cheaper than both below about a fifth of the pixels (the
+only: the same numbers up to float rounding, cheaper than both below about a third of the pixels (the
 measurements are in docs/benchmarks/speed_notes.md).
 """
 
