@@ -90,6 +90,8 @@ def instrument(predictor: Any, timers: Timers) -> None:
         head.dense = timers.wrap("model.fine", head.dense)
     if getattr(m, "count", None) is not None:
         m.count.dense = timers.wrap("model.fine", m.count.dense)
+    if hasattr(m, "transformer"):  # the token rungs at inference: one step per rung on a key-value cache
+        m.transformer.step = timers.wrap("model.transformer", m.transformer.step)
     # below dense_head_fraction, as matrix products (models/sparse_conv.py)
     var_module.two_conv_at_pixels = timers.wrap("model.fine", var_module.two_conv_at_pixels)
     parts = {"encoder": ["encoder"], "transformer": ["transformer"], "decoder": ["head1", "out1"]}

@@ -316,6 +316,33 @@ def test_block_causal_attention_equals_masked_attention():
     torch.testing.assert_close(block_causal_attention(q, k, v, sizes), ref)
 
 
+def test_transformer_steps_on_cached_keys_equal_the_whole_sequence():
+    """Scale by scale on the cached keys and values of the scales before: the outputs ``forward`` gives on
+    the whole block-causal sequence."""
+    torch.manual_seed(0)
+    t = ScaleTransformer(16, depth=2, n_heads=2, mlp_ratio=2.0).eval()
+    sizes = [1, 4, 16]
+    x = torch.randn(3, sum(sizes), 16)
+    with torch.no_grad():
+        whole = t(x, sizes)
+        cache = t.new_cache()
+        steps = [t.step(part, cache) for part in x.split(sizes, 1)]
+    torch.testing.assert_close(torch.cat(steps, 1), whole, rtol=1e-5, atol=1e-6)
+    assert [kv[0].shape[2] for kv in cache] == [sum(sizes)] * 2  # every scale's keys, in every block
+
+
+def test_kv_cache_inference_gives_the_same_maps(monkeypatch):
+    torch.manual_seed(0)
+    model = build_model(tiny_var(n_frames=3, refine_threshold=0.01, count_head=True)).eval()
+    x = torch.rand(2, 3, 16, 24) * 100
+    with torch.no_grad():
+        cached = model(x, return_count=True)
+        monkeypatch.setattr(model, "kv_cache", False)
+        whole = model(x, return_count=True)
+    for a, b in zip(cached, whole, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_position_shift_moves_every_token_encoding():
     from napari_var_emitter.models.posenc import sincos_2d
 

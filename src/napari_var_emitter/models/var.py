@@ -146,6 +146,11 @@ class VARPredictor(EmitterModel):
     """At inference below ``dense_head_fraction``, run the patch heads as matrix products (False: per-patch
     convolutions, as in training; the same numbers up to float rounding)."""
 
+    kv_cache = True
+    """At inference each token rung runs on the cached keys and values of the rungs before it instead of
+    the whole sequence again (:meth:`.transformer.ScaleTransformer.step`; the same numbers up to float
+    rounding). Training recomputes them (its results stay bit for bit those of the recipes)."""
+
     channels_last_inference = True
     """At inference on a CPU the network runs on channels-last tensors (its convolutions are faster so; the
     output maps are returned in the standard layout; the same numbers up to float rounding)."""
@@ -287,6 +292,13 @@ class VARPredictor(EmitterModel):
             for k in range(n_tok):
                 out, tk = self._token_out(hidden[k], hws[k], vq_stats)
                 coarse.append(out)
+        elif not self.training and self.kv_cache:  # rung by rung, each on the cached keys of the ones before
+            state, cache = None, self.transformer.new_cache()
+            for k in range(n_tok):
+                hidden = self.transformer.step(self._token_input(k, feats, state, hws[k], shift), cache)
+                out, tk = self._token_out(hidden, hws[k], vq_stats)
+                coarse.append(out)
+                state = self._mix(prediction_state(out), teach[k], uses[k])
         else:
             inputs, state = [], None
             for k in range(n_tok):
