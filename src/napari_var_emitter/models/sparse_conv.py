@@ -5,7 +5,7 @@ first at the 3x3 pixels around it, the second at the pixel itself. Run per patch
 compute their shared first-conv pixels again (up to 9 times); run over the whole frame, every pixel is
 computed although a few per cent are asked about. :func:`two_conv_at_pixels` computes the first conv once at
 each pixel any candidate needs, for several heads in one product, then the second conv at the candidates
-only: the same numbers up to float rounding, cheaper than both below about a third of the pixels (the
+only: the same numbers up to float rounding, cheaper than both below about 40 % of the pixels (the
 measurements are in docs/benchmarks/speed_notes.md).
 """
 
@@ -62,13 +62,17 @@ def two_conv_at_pixels(
 def _chunk(rows, shape, w1, b1, second, bi, ri, ci) -> list[torch.Tensor]:
     """:func:`two_conv_at_pixels` for one chunk: ``rows`` (B * Hg * Wg, C) the grid's pixels, ``w1``/``b1``
     every head's first conv side by side, ``second`` each head's second conv (matrix, bias)."""
-    b, hg, wg = shape
+    _, hg, wg = shape
     h1, wd = hg - 2, wg - 2  # the first conv's output grid
     dev = rows.device
     o = torch.arange(_TAPS, device=dev)
+    first_frame = int(bi.min()) if len(bi) else 0
+    b = int(bi.max()) + 1 - first_frame if len(bi) else 0  # the frames this chunk's candidates lie in
+    bi = bi - first_frame
     need = torch.zeros(b, h1, wd, dtype=torch.bool, device=dev)
     need[bi[:, None, None], (ri[:, None] + o)[:, :, None], (ci[:, None] + o)[:, None, :]] = True
     bd, yd, xd = need.nonzero(as_tuple=True)
+    rows = rows[first_frame * hg * wg : (first_frame + b) * hg * wg]
     cols = rows.index_select(0, (((bd * hg + yd) * wg + xd)[:, None] + _tap_offsets(wg, dev)).flatten())
     first = torch.addmm(b1, cols.view(len(bd), w1.shape[0]), w1).relu_()  # (pixels needed, all channels)
     row_of = torch.full((b * h1 * wd,), -1, dtype=torch.long, device=dev)

@@ -135,7 +135,7 @@ class CountHead(PatchHead):
 
 
 class VARPredictor(EmitterModel):
-    dense_head_fraction = 0.33
+    dense_head_fraction = 0.4
     """At inference, when more than this fraction of the pixels are 1x candidates, the patch heads run as
     fully convolutional nets over the whole frame and each candidate reads its output pixel
     (:meth:`PatchHead.dense`); below it, as matrix products at the pixels the candidates need

@@ -14,6 +14,7 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButto
 from napari.layers import Points
 
 from ...errors import ParameterError
+from ...geometry import AXIS_UNITS
 from ...rendering import METHODS
 from ._common import keep_choices_in_sync, notify_error, start_worker, upsert_image
 
@@ -110,7 +111,7 @@ class RenderWidget(Container):
             colormap="hot",
             contrast_limits=(0.0, max(hi, 1e-6)),
             metadata={"pixel_size_nm": p},
-            units=("nm", "nm"),
+            units=AXIS_UNITS[1:],
         )
         self.status.value = f"{self._name}: {image.shape[1]} x {image.shape[0]} pixels of {p:g} nm."
 
