@@ -369,9 +369,6 @@ class VARPredictor(EmitterModel):
         image = xn + c.input_offset / c.input_scale - bg
         state, f_prev, results = prediction_state(out1), 1, []
         r = PatchHead.RADIUS
-        offs = torch.arange(2 * r + 1, device=xn.device)
-        rr = (ri[:, None] + offs)[:, :, None]
-        cc = (ci[:, None] + offs)[:, None, :]
         dense_heads = not self.training and len(bi) > self.dense_head_fraction * cand.numel()
         products = not self.training and self.patch_products
 
@@ -384,6 +381,8 @@ class VARPredictor(EmitterModel):
             if products:
                 feats = two_conv_at_pixels([(h.conv1, h.conv2) for h in heads], grid, bi, ri, ci)
                 return [h.from_features(f) for h, f in zip(heads, feats, strict=True)]
+            offs = torch.arange(2 * r + 1, device=xn.device)  # per-patch convolutions (training)
+            rr, cc = (ri[:, None] + offs)[:, :, None], (ci[:, None] + offs)[:, None, :]
             patches = grid[bi[:, None, None], :, rr, cc].permute(0, 3, 1, 2)  # (K, C, 5, 5)
             return [h(patches) for h in heads]
 
