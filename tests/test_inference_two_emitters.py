@@ -166,6 +166,8 @@ def test_the_predictor_switches_the_test_and_says_so_in_the_table():
     assert on.refine and on.refine_options.split_llr > 0 and off.refine_options.split_llr == 0
     assert on.table_metadata(100.0, (8, 8), 1)["two_emitter_test"] is True
     assert off.table_metadata(100.0, (8, 8), 1)["two_emitter_test"] is False
+    assert on.table_metadata(100.0, (8, 8), 1)["residual_search"] == on.refine_options.residual_density == 3.5
+    assert off.table_metadata(100.0, (8, 8), 1)["residual_search"] is None
 
 
 @pytest.mark.parametrize(("ratio", "low", "high"), [(1.0, 0.0, 0.015), (1.1, 0.05, 0.12)])

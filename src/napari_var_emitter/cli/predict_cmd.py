@@ -71,8 +71,8 @@ def add_parser(subparsers) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="let the PSF fit weigh one emitter against two for every spot and close pair, which resolves "
-        "emitters closer than the PSF (default: on; it assumes a symmetric Gaussian PSF: switch it off for "
-        "elongated PSFs)",
+        "emitters closer than the PSF, and search its residual for emitters missed in crowded regions "
+        "(default: on; it assumes a symmetric Gaussian PSF: switch it off for elongated PSFs)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(

@@ -498,6 +498,7 @@ class Predictor:
 
     def table_metadata(self, pixel_size_nm: float, frame_shape: tuple[int, int], n_frames: int) -> dict:
         """What travels with a table in ``df.attrs`` (pixel size, frame shape, camera, model, version)."""
+        test = bool(self.refine and self._run_options.split_llr > 0)
         return {
             "pixel_size_nm": pixel_size_nm,
             "frame_shape": list(frame_shape),
@@ -506,7 +507,8 @@ class Predictor:
             "model": str(self.loaded.path) if self.loaded.path else "in-memory model",
             "threshold": self.threshold,
             "psf_refinement": self.refine,
-            "two_emitter_test": bool(self.refine and self._run_options.split_llr > 0),
+            "two_emitter_test": test,
+            "residual_search": self._run_options.residual_density if test else None,
             "software_version": __version__,
         }
 

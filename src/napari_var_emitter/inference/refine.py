@@ -24,6 +24,8 @@ the network did not report), and the network's position is the better one (its u
 at least the fit's bound). The fit of a detection with no significant neighbour in reach is always trusted.
 Such a spot still counts as fitted for the test below. Fits that end closer than ``merge_px`` are merged
 (photons summed).
+Where localizations are dense, the residual of the fit is then searched for emitters no detection explains
+(:mod:`.residual_search`; ``residual_density``, off with None).
 Last, every fitted spot and every pair of fits closer than ``split_max_px`` is weighed as one emitter against
 two (:mod:`.two_emitters`; off with ``split_llr = 0``).
 
@@ -40,8 +42,17 @@ import pandas as pd
 import torch
 
 from ..camera import CameraConfig
-from .gaussian_psf import crlb_sd, damped_step, fisher_information, gather_boxes, profile, spot_model
+from .gaussian_psf import (
+    crlb_sd,
+    damped_step,
+    fisher_information,
+    gather_boxes,
+    profile,
+    spot_columns,
+    spot_model,
+)
 from .neighbours import frame_rows, pairs_within
+from .residual_search import add_missed
 from .two_emitters import resolve_close
 
 _SQRT2 = math.sqrt(2.0)
@@ -58,7 +69,9 @@ class RefineOptions:
     (0: no test), each at least ``split_significance`` sd bright and at most ``split_max_px`` apart; a pair
     of fits closer than ``split_max_px`` becomes one when two gain at most ``merge_llr``. Where the model's
     count head sees the two (probability at least ``count_p`` of 2+ in their pixel, or an expected count of
-    at least 1.5 over their two pixels), a spot splits above ``count_llr`` instead."""
+    at least 1.5 over their two pixels), a spot splits above ``count_llr`` instead. Where at least
+    ``residual_density`` localizations per µm² are near (None: nowhere), the fit's residual is searched for
+    emitters no detection explains (:mod:`.residual_search`); it runs with the one-or-two test only."""
 
     box: int = 7
     n_iter: int = 8
@@ -76,6 +89,7 @@ class RefineOptions:
     split_max_px: float = 2.0
     count_llr: float = 6.0
     count_p: float = 0.3
+    residual_density: float | None = 3.5
 
 
 def refine_gaussian(
@@ -101,6 +115,24 @@ def refine_gaussian(
     if h < box or w < box:
         return table
     bidx = frame_rows(table["frame"].to_numpy(), frame_ids)  # batch index of each row
+    out, bidx, width, fitted, significant = _fit_stage(table, img, bidx, pixel_size_nm, camera, opt)
+    if opt.split_llr <= 0:
+        return out
+    out, new_rows, new_width = add_missed(out, img, bidx, frame_ids, width, pixel_size_nm, camera, opt)
+    if len(new_rows):
+        found = np.ones(len(new_rows), bool)
+        bidx, width = np.concatenate([bidx, new_rows]), np.concatenate([width, new_width])
+        fitted, significant = np.concatenate([fitted, found]), np.concatenate([significant, found])
+    out = resolve_close(out, img, bidx, width, fitted, significant, pixel_size_nm, camera, opt, count)
+    return out.sort_values("frame", kind="stable", ignore_index=True) if len(new_rows) else out
+
+
+def _fit_stage(table, img, bidx, pixel_size_nm: float, camera, opt: RefineOptions):
+    """The joint one-emitter fit of ``table`` (rows in the frames ``bidx`` of ``img``): the fitted table
+    (double detections merged), and for each of its rows the frame, the PSF width to model it with, whether
+    its fit converged and whether it is significant (see the module docstring)."""
+    _, h, w = img.shape
+    box = int(opt.box)
     keep = _duplicates(table, bidx, pixel_size_nm, opt.merge_px)
     table, bidx = table.iloc[keep].reset_index(drop=True), bidx[keep]
     xp = table["x_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5  # pixel centres at integers
@@ -131,12 +163,9 @@ def refine_gaussian(
     out = _with_fit(table, theta, sd, trusted, ok & ~trusted, c0, r0, pixel_size_nm)
     keep_i, drop_i = _close_pairs(out, bidx, pixel_size_nm, opt.merge_px)
     out = _merge(out, keep_i, drop_i)
-    if opt.split_llr <= 0:
-        return out
     alive = np.setdiff1d(np.arange(len(table)), drop_i)
     width = np.where(trusted.numpy(), theta[:, 4].double().numpy(), opt.sigma_px)[alive]
-    fitted, shown_alive = ok.numpy()[alive], shown.numpy()[alive]
-    return resolve_close(out, img, bidx[alive], width, fitted, shown_alive, pixel_size_nm, camera, opt, count)
+    return out, bidx[alive], width, ok.numpy()[alive], shown.numpy()[alive]
 
 
 def _moved(theta: torch.Tensor, theta0: torch.Tensor) -> torch.Tensor:
@@ -164,15 +193,7 @@ def _with_fit(table, theta, sd, ok, floor, c0, r0, pixel_size_nm: float) -> pd.D
         if col in out:
             raised = np.maximum(out[col].to_numpy(np.float64), sdn[:, k] * pixel_size_nm)
             out[col] = np.where(floor.numpy(), raised, out[col].to_numpy()).astype(out[col].dtype)
-    upd = {
-        "x_nm": (th[:, 0] + c0 + 0.5) * pixel_size_nm,
-        "y_nm": (th[:, 1] + r0 + 0.5) * pixel_size_nm,
-        "photons": th[:, 2],
-        "bg": th[:, 3],
-        "sigma_x_nm": sdn[:, 0] * pixel_size_nm,
-        "sigma_y_nm": sdn[:, 1] * pixel_size_nm,
-        "sigma_photons": sdn[:, 2],
-    }
+    upd = spot_columns(th, sdn, c0, r0, pixel_size_nm)
     for col, values in upd.items():
         if col in out:
             dtype = out[col].dtype

@@ -41,7 +41,16 @@ import pandas as pd
 import torch
 
 from ..camera import CameraConfig, pixel_variance
-from .gaussian_psf import crlb_sd, damped_step, fisher_information, gather_boxes, profile, spot_model
+from .gaussian_psf import (
+    crlb_sd,
+    damped_step,
+    draw_spots,
+    fisher_information,
+    gather_boxes,
+    profile,
+    spot_columns,
+    spot_model,
+)
 from .neighbours import frame_rows, pairs_within
 
 if TYPE_CHECKING:
@@ -181,24 +190,8 @@ def _rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int
     """(G, box*box) model of the localizations ``use`` (K,) bool, other than each group's ``members``, in the
     group boxes with corners ``c0``, ``r0`` in frames ``gframe``: every such localization's spot is drawn
     (to 3 sigma) into a model of its frame, the boxes are read out and their members' own spots taken off."""
-    nb, h, w = shape
-    pad = int(np.ceil(3 * float(s[use].max(initial=1.0)))) + 1
-    k = torch.arange(-pad, pad + 1)
     j = np.flatnonzero(use)
-    model = torch.zeros(nb, h + 2 * pad, w + 2 * pad)
-    if len(j):
-        ix, iy = (
-            torch.from_numpy(np.rint(x[j]).astype(np.int64)),
-            torch.from_numpy(np.rint(y[j]).astype(np.int64)),
-        )
-        cols, rows = ix[:, None] + k, iy[:, None] + k  # (J, 2 pad + 1) absolute pixels
-        sj = torch.from_numpy(s[j][:, None]).float()
-        ex = profile(cols.float(), torch.from_numpy(x[j][:, None]).float(), sj)[0]
-        ey = profile(rows.float(), torch.from_numpy(y[j][:, None]).float(), sj)[0]
-        spots = torch.from_numpy(n[j]).float()[:, None, None] * ey[:, :, None] * ex[:, None, :]
-        cols, rows = (cols + pad).clamp(0, w + 2 * pad - 1), (rows + pad).clamp(0, h + 2 * pad - 1)
-        flat = (torch.from_numpy(frame[j])[:, None, None] * (h + 2 * pad) + rows[:, :, None]) * (w + 2 * pad)
-        model.view(-1).index_add_(0, (flat + cols[:, None, :]).reshape(-1), spots.reshape(-1))
+    model, pad = draw_spots(shape, frame[j], x[j], y[j], n[j], s[j])
     rest = gather_boxes(model, gframe, r0 + pad, c0 + pad, box)
     kb = torch.arange(box, dtype=torch.float32)[None, :]
     for m in (members[:, 0], members[:, 1]):
@@ -342,15 +335,7 @@ def _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, p
     th2, sd2 = two.double().numpy(), crlb_sd(fisher2).numpy()
 
     def fill(rows, th, sd, o, g):
-        new = {
-            "x_nm": (th[g, o] + c0[g] + 0.5) * px,
-            "y_nm": (th[g, o + 1] + r0[g] + 0.5) * px,
-            "photons": th[g, o + 2],
-            "bg": th[g, 6 if th.shape[1] == 9 else 3],
-            "sigma_x_nm": sd[g, o] * px,
-            "sigma_y_nm": sd[g, o + 1] * px,
-            "sigma_photons": sd[g, o + 2],
-        }
+        new = spot_columns(th[g], sd[g], c0[g], r0[g], px, o)
         return {c: new[c] for c in cols}, rows
 
     is_pair = members[:, 1] >= 0

@@ -84,8 +84,8 @@ class InferenceWidget(Container):
         self.split = CheckBox(name="split", text="split close pairs (PSF fit)", value=True)
         self.split.tooltip = (
             "The PSF fit weighs one emitter against two for every spot and close pair, which resolves "
-            "emitters closer than the PSF. It assumes a symmetric Gaussian PSF: switch it off for elongated "
-            "PSFs."
+            "emitters closer than the PSF, and searches its residual for emitters missed in crowded regions. "
+            "It assumes a symmetric Gaussian PSF: switch it off for elongated PSFs."
         )
         self.first = SpinBox(name="first", label="first frame", min=0, max=0)
         self.last = SpinBox(name="last", label="last frame", min=0, max=0)
