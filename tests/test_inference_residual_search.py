@@ -117,3 +117,19 @@ def test_drawn_spots_hold_their_photons_and_sit_where_they_are_drawn():
     inner = model[0, pad : pad + 20, pad : pad + 30]
     row, col = divmod(int(inner.argmax()), 30)
     assert (row, col) == (8, 10)  # y 7.6 rounds to pixel 8, x 10.3 to 10
+
+
+def test_small_frames_and_edges_are_searched_without_error():
+    """Frames no larger than the fit's box and a frame crowded at its edges: searched everywhere, every
+    localization stays inside the frame."""
+    rng = np.random.default_rng(4)
+    for size in (7, 12):
+        frames = torch.from_numpy(rng.poisson(50.0, (2, size, size)).astype(np.float32))
+        frames[:, 0, 0] += 3000.0  # a bright pixel in a corner
+        net = pd.DataFrame(
+            {"frame": [0, 0, 1], "x_nm": [50.0, 150.0, size * 50.0], "y_nm": [50.0, 350.0, size * 50.0]}
+        )
+        net = net.assign(z_nm=0.0, photons=2000.0, bg=50.0, prob=0.9, sigma_x_nm=15.0, sigma_y_nm=15.0)
+        out = refine_gaussian(net, frames, np.arange(2), 100.0, None, EVERYWHERE)
+        assert out[["x_nm", "y_nm"]].ge(0).all().all()
+        assert out[["x_nm", "y_nm"]].le(size * 100.0).all().all()

@@ -109,49 +109,63 @@ def add_missed(
     return pd.concat([table, new], ignore_index=True), b, th[:, 4]
 
 
-def _box_mean(a: torch.Tensor, size: int, pad_mode: str | None = None) -> torch.Tensor:
-    """Mean of (B, H, W) ``a`` over ``size`` x ``size`` boxes (separable): at the edges over the part of the
-    box inside the frame, or with ``pad_mode`` over the padded box."""
-    k, x = size // 2, a[:, None]
-    if pad_mode is not None:
-        x = F.pad(x, (k, k, k, k), mode=pad_mode)
-        return F.avg_pool2d(F.avg_pool2d(x, (1, size), 1), (size, 1), 1)[:, 0]
-    x = F.avg_pool2d(x, (1, size), 1, (0, k), count_include_pad=False)
-    return F.avg_pool2d(x, (size, 1), 1, (k, 0), count_include_pad=False)[:, 0]
+def _box_sums(padded: torch.Tensor, size: int) -> torch.Tensor:
+    """Sums of (B, H + size - 1, W + size - 1) ``padded`` over every ``size`` x ``size`` box: (B, H, W), from
+    cumulative sums (pooling with large windows is several times slower on the CPU)."""
+    c = F.pad(padded, (1, 0, 1, 0)).cumsum(1).cumsum(2)
+    return c[:, size:, size:] - c[:, :-size, size:] - c[:, size:, :-size] + c[:, :-size, :-size]
 
 
 def _dense(bidx, x, y, shape, per_px2: float) -> torch.Tensor:
-    """(B, H, W) True where the localizations over ``_DENSITY_WINDOW`` x ``_DENSITY_WINDOW`` pixels are at
-    least ``per_px2`` per pixel²."""
+    """(B, H, W) True where the localizations over ``_DENSITY_WINDOW`` x ``_DENSITY_WINDOW`` pixels (the part
+    inside the frame) are at least ``per_px2`` per pixel²."""
     nb, h, w = shape
-    counts = torch.zeros(nb, h, w)
-    ix = torch.from_numpy(np.clip(np.rint(x), 0, w - 1).astype(np.int64))
-    iy = torch.from_numpy(np.clip(np.rint(y), 0, h - 1).astype(np.int64))
+    r = _DENSITY_WINDOW // 2
+    counts = torch.zeros(nb, h + 2 * r, w + 2 * r, dtype=torch.float64)
+    ix = torch.from_numpy(np.clip(np.rint(x), 0, w - 1).astype(np.int64) + r)
+    iy = torch.from_numpy(np.clip(np.rint(y), 0, h - 1).astype(np.int64) + r)
     b = torch.from_numpy(np.asarray(bidx, np.int64))
-    counts.index_put_((b, iy, ix), torch.ones(len(x)), accumulate=True)
-    return _box_mean(counts, _DENSITY_WINDOW) >= per_px2 * (1 - 1e-6)
+    counts.index_put_((b, iy, ix), torch.ones(len(x), dtype=torch.float64), accumulate=True)
+    area = _box_sums(F.pad(torch.ones(1, h, w, dtype=torch.float64), (r, r, r, r)), _DENSITY_WINDOW)
+    return _box_sums(counts, _DENSITY_WINDOW) >= per_px2 * area * (1 - 1e-6)
 
 
-def _separable(a: torch.Tensor, g1: torch.Tensor) -> torch.Tensor:
-    """(B, H, W) ``a`` correlated with the kernel ``g1`` (k,) x ``g1``, zero padding."""
+def _correlate(a: torch.Tensor, g1: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) ``a`` correlated with the symmetric kernel ``g1`` (2r + 1,) along both axes, zero padding, as
+    two products with banded matrices."""
     r = len(g1) // 2
-    out = F.conv2d(a[:, None], g1.view(1, 1, 1, -1), padding=(0, r))
-    return F.conv2d(out, g1.view(1, 1, -1, 1), padding=(r, 0))[:, 0]
+
+    def band(n: int) -> torch.Tensor:
+        k = torch.arange(n)
+        off = k[None, :] - k[:, None]
+        return torch.where(off.abs() <= r, g1[(off + r).clamp(0, 2 * r)], torch.zeros(()))
+
+    return band(a.shape[1]) @ a @ band(a.shape[2]).T
+
+
+def _local_maxima(a: torch.Tensor) -> torch.Tensor:
+    """(B, H, W) True where ``a`` (>= 0) is the largest of its 3 x 3 neighbourhood."""
+    p = F.pad(a, (1, 1, 1, 1), value=-1.0)
+    h, w = a.shape[1:]
+    rows = torch.maximum(torch.maximum(p[:, :, :w], p[:, :, 1 : w + 1]), p[:, :, 2:])
+    best = torch.maximum(torch.maximum(rows[:, :h], rows[:, 1 : h + 1]), rows[:, 2:])
+    return a >= best
 
 
 def _candidates(resid, model, bidx, x, y, dense, camera, opt):
     """Residual peaks worth a fit in the ``dense`` (B, H, W) regions: (batch row, pixel row, pixel column,
     matched-filter photons, local background), each (C,)."""
-    bg = _box_mean(resid, _BACKGROUND_WINDOW, pad_mode="replicate")
+    k = _BACKGROUND_WINDOW
+    bg = _box_sums(F.pad(resid[:, None], (k // 2,) * 4, mode="replicate")[:, 0], k) / (k * k)
     var = pixel_variance((bg + model).clamp(min=1e-3), camera)
     r = int(np.ceil(3 * opt.sigma_px))
     g1 = profile(torch.arange(-r, r + 1.0)[None, :], torch.zeros(1, 1), torch.full((1, 1), opt.sigma_px))[0]
     g1 = g1[0]
-    num = _separable((resid - bg) / var, g1)
-    den = _separable(1.0 / var, g1 * g1)
+    num = _correlate((resid - bg) / var, g1)
+    den = _correlate(1.0 / var, g1 * g1)
     gain = torch.where((num > 0) & dense, num * num / (2 * den), torch.zeros_like(num))
     gain[_near_localizations(bidx, x, y, resid.shape)] = 0.0
-    peak = (gain == F.max_pool2d(gain[:, None], 3, 1, 1)[:, 0]) & (gain > _CANDIDATE_GAIN)
+    peak = _local_maxima(gain) & (gain > _CANDIDATE_GAIN)
     b, row, col = torch.nonzero(peak, as_tuple=True)
     nhat = (num / den)[b, row, col]
     return b.numpy(), row.numpy(), col.numpy(), nhat.double().numpy(), bg[b, row, col].double().numpy()
