@@ -15,7 +15,10 @@ from napari_var_emitter.training.config import LabelledData, SimulationData
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("name", ["default_cpu.json", "gpu.json", "unet_cpu.json", "labelled.json"])
+SHIPPED = sorted(p.name for p in CONFIGS.glob("*.json"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_validate(name):
     cfg = TrainConfig.from_json(CONFIGS / name)
     assert cfg.total_steps == cfg.epochs * cfg.data.steps_per_epoch
@@ -38,7 +41,7 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
     assert unet.data == cfg.data and unet.epochs == cfg.epochs and unet.batch_size == cfg.batch_size
     assert unet.model.input_offset == cfg.model.input_offset
     fine = TrainConfig.from_json(CONFIGS / "default_cpu_fine.json")  # stage 2: the patch heads alone
-    assert fine.init_from == Path("runs/default/best.pt") and fine.train_only == ("fine.",)
+    assert fine.init_from == Path("runs/default_restart2/best.pt") and fine.train_only == ("fine.",)
     # the same model; stage 2 names the scale stage 1's validation chose (its own data are pair-rich)
     assert fine.model == cfg.model.model_copy(update={"localize_scale": 2})
     assert fine.data.simulation.partner_fraction == 0.5
@@ -48,6 +51,23 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
     assert count.init_from == Path("runs/default_fine/best.pt") and count.train_only == ("count.",)
     assert count.model == fine.model.model_copy(update={"count_head": True})
     assert count.data == fine.data and count.checkpoint.monitor == "val_loss"  # val_loss holds its loss
+
+
+@pytest.mark.parametrize("kind", ["default_cpu", "unet_cpu"])
+def test_warm_restarts_continue_stage_1_on_the_same_data(kind):
+    """Stage 1 goes on twice from its own best weights (the model card's recipe), the U-Net alike, so the
+    benchmarks compare the two at the same budget."""
+    first = TrainConfig.from_json(CONFIGS / f"{kind}.json")
+    out = "runs/default" if kind == "default_cpu" else "runs/unet"
+    previous, seeds = Path(f"{out}/best.pt"), set()
+    for i in (1, 2):
+        more = TrainConfig.from_json(CONFIGS / f"{kind}_restart{i}.json")
+        assert more.init_from == previous and more.train_only is None
+        assert more.model == first.model and more.data == first.data and more.total_steps == first.total_steps
+        assert more.optimizer.lr < first.optimizer.lr and more.scheduled_sampling.start == 0.0
+        seeds.add(more.seed)
+        previous = Path(f"{out}_restart{i}/best.pt")
+    assert len(seeds | {first.seed}) == 3  # new data each time
 
 
 def _error(values: dict) -> str:
