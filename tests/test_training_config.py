@@ -106,6 +106,25 @@ def test_from_json_file_errors(tmp_path):
     assert TrainConfig.from_json(good).batch_size == 4
 
 
+def test_extends_merges_onto_the_base_config_and_names_bad_bases(tmp_path):
+    base = tmp_path / "base" / "tiny.json"
+    base.parent.mkdir()
+    base.write_text(json.dumps(tiny_config()))
+    more = tmp_path / "more.json"  # a path relative to the file that extends, objects merged key by key
+    more.write_text(json.dumps({"extends": "base/tiny.json", "optimizer": {"lr": 0.0005}, "seed": 3}))
+    cfg, plain = TrainConfig.from_json(more), TrainConfig.from_json(base)
+    assert cfg.optimizer.lr == 0.0005 and cfg.seed == 3
+    assert cfg.optimizer.weight_decay == plain.optimizer.weight_decay and cfg.data == plain.data
+    gone = tmp_path / "gone.json"
+    gone.write_text(json.dumps({"extends": "nowhere.json"}))
+    with pytest.raises(InputFileError, match="nowhere.json: no such config file"):
+        TrainConfig.from_json(gone)
+    loop = tmp_path / "loop.json"
+    loop.write_text(json.dumps({"extends": "loop.json"}))
+    with pytest.raises(InputFileError, match="loop.json: 'extends' goes round in a circle"):
+        TrainConfig.from_json(loop)
+
+
 def test_labelled_source_needs_stack_and_emitters():
     values = tiny_config(data={"kind": "labelled", "paths": [{"stack": "movie.tif"}]})
     del values["data"]["simulation"], values["data"]["val_frames"]

@@ -204,19 +204,41 @@ class TrainConfig(_Strict):
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> TrainConfig:
+        """Read a config file. ``"extends": "base.json"`` (relative to the file) starts from another config:
+        objects merge key by key, every other value replaces the base's."""
         path = Path(path)
-        if not path.is_file():
-            raise InputFileError(path, "no such config file")
-        try:
-            values = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputFileError(path, f"not valid JSON ({exc})") from None
-        if not isinstance(values, dict):
-            raise InputFileError(path, "a training config must be a JSON object")
-        return cls.from_dict(values, source=path.name)
+        return cls.from_dict(_read_with_bases(path, ()), source=path.name)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The JSON object in ``path`` merged onto the config it ``extends`` (recursively)."""
+    if not path.is_file():
+        raise InputFileError(path, "no such config file")
+    if path.resolve() in seen:
+        raise InputFileError(path, "'extends' goes round in a circle")
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputFileError(path, f"not valid JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise InputFileError(path, "a training config must be a JSON object")
+    base = values.pop("extends", None)
+    if base is None:
+        return values
+    if not isinstance(base, str):
+        raise InputFileError(path, "'extends' must be the path of another config file")
+    return _merged(_read_with_bases(path.parent / base, (*seen, path.resolve())), values)
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
 
 
 def _key_path(loc: tuple, values: Any) -> str:
