@@ -26,6 +26,16 @@ def pairs_within(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: float)
     return np.stack([np.minimum(a, b), np.maximum(a, b)], 1).astype(np.int64)
 
 
+def close_pairs(group: np.ndarray, x: np.ndarray, y: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """(P, 2) index pairs ``i < j`` of points of the same ``group`` closer than the smaller of their two
+    ``radius`` (K,) values."""
+    if len(x) < 2:
+        return np.zeros((0, 2), np.int64)
+    pairs = pairs_within(group, x, y, float(np.max(radius)))
+    dist = np.hypot(x[pairs[:, 0]] - x[pairs[:, 1]], y[pairs[:, 0]] - y[pairs[:, 1]])
+    return pairs[dist < np.minimum(radius[pairs[:, 0]], radius[pairs[:, 1]])]
+
+
 def frame_rows(frames: np.ndarray, frame_ids: np.ndarray) -> np.ndarray:
     """Row of a batch of frames (``frame_ids[row]`` is that row's frame number) of each of ``frames``."""
     ids = np.asarray(frame_ids, dtype=np.int64)

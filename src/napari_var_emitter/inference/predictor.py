@@ -496,6 +496,16 @@ class Predictor:
     def _sigma(self) -> bool:
         return int(getattr(self.model, "n_channels", 6)) == layout.N_CHANNELS_SIGMA
 
+    def _merge_radius(self) -> dict:
+        """The fit's merge radius (pixels), and where it is the dense one (:class:`.MergeRadius`)."""
+        opt = self._run_options
+        dense = opt.merge_density is not None
+        return {
+            "px": opt.merge_px,
+            "dense_px": opt.merge_dense_px if dense else None,
+            "dense_above_per_um2": opt.merge_density,
+        }
+
     def table_metadata(self, pixel_size_nm: float, frame_shape: tuple[int, int], n_frames: int) -> dict:
         """What travels with a table in ``df.attrs`` (pixel size, frame shape, camera, model, version)."""
         test = bool(self.refine and self._run_options.split_llr > 0)
@@ -509,6 +519,7 @@ class Predictor:
             "psf_refinement": self.refine,
             "two_emitter_test": test,
             "residual_search": self._run_options.residual_density if test else None,
+            "merge_radius": self._merge_radius() if self.refine else None,
             "software_version": __version__,
         }
 

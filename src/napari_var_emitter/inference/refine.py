@@ -1,17 +1,19 @@
 """PSF-model refinement: a batched maximum-likelihood Gaussian fit of each detection, seeded by the network.
 
-The network decides *whether* and roughly *where* an emitter is; for a Gaussian PSF a fit of the camera
-pixels around it reaches the Cramer-Rao bound, which a network regressing sub-pixel offsets does not (it
-pixel-locks). Network detections closer than ``merge_px`` to a more probable one (one emitter found in two
-adjacent pixels) are dropped first. Then every localization's ``box`` x ``box`` patch of its frame (photons)
-is fitted with a pixel-integrated Gaussian ``mu = bg + N * Ex(x, s) * Ey(y, s) + others`` by damped Fisher
-scoring (iteratively re-weighted least squares). ``others`` is the current model of the other detections of
-the same frame whose PSF reaches into the patch, so all fits of a frame are joint and close neighbours do not
-drag each other. After a quarter of the iterations, a detection whose fitted photons are below
-``significance`` times their Cramer-Rao standard deviation (nothing this frame's pixels support: typically
-the network's guess from a neighbouring frame) is taken out of its neighbours' model for the remaining
-iterations; it is still fitted and reported, but no longer pulls photons and position from the emitters
-around it.
+The network decides *whether* and roughly *where* an emitter is; for a Gaussian PSF a fit of the camera pixels
+around it reaches the Cramer-Rao bound, which a network regressing sub-pixel offsets does not (it
+pixel-locks). Network detections closer than the merge radius to a more probable one (one emitter found in two
+adjacent pixels) are dropped first. The merge radius is ``merge_px``, and ``merge_dense_px`` where the
+localizations are at least ``merge_density`` per µm² (:class:`.MergeRadius`): in a crowd two emitters that
+close are common, and merging them loses one. Then every localization's ``box`` x ``box`` patch of its frame
+(photons) is fitted with a pixel-integrated Gaussian ``mu = bg + N * Ex(x, s) * Ey(y, s) + others`` by damped
+Fisher scoring (iteratively re-weighted least squares). ``others`` is the current model of the other
+detections of the same frame whose PSF reaches into the patch, so all fits of a frame are joint and close
+neighbours do not drag each other. After a quarter of the iterations, a detection whose fitted photons are
+below ``significance`` times their Cramer-Rao standard deviation (nothing this frame's pixels support:
+typically the network's guess from a neighbouring frame) is taken out of its neighbours' model for the
+remaining iterations; it is still fitted and reported, but no longer pulls photons and position from the
+emitters around it.
 
 The weights are the camera's pixel variance (:func:`~napari_var_emitter.camera.pixel_variance`:
 photo-electron shot noise, EMCCD excess noise, read noise as added variance), so for an ideal camera this is
@@ -22,8 +24,8 @@ allows (``trust_sd`` = 4 of its sds, at least ``trust_shift_px`` = 0.5 px, per a
 detections reach into its box: at high density such a fit is pulled by photons its model lacks (an emitter
 the network did not report), and the network's position is the better one (its uncertainties are raised to
 at least the fit's bound). The fit of a detection with no significant neighbour in reach is always trusted.
-Such a spot still counts as fitted for the test below. Fits that end closer than ``merge_px`` are merged
-(photons summed).
+Such a spot still counts as fitted for the test below. Fits that end closer than the merge radius are
+merged (photons summed).
 Where localizations are dense, the residual of the fit is then searched for emitters no detection explains
 (:mod:`.residual_search`; ``residual_density``, off with None).
 Last, every fitted spot and every pair of fits closer than ``split_max_px`` is weighed as one emitter against
@@ -51,7 +53,8 @@ from .gaussian_psf import (
     spot_columns,
     spot_model,
 )
-from .neighbours import frame_rows, pairs_within
+from .local_density import MergeRadius
+from .neighbours import close_pairs, frame_rows, pairs_within
 from .residual_search import add_missed
 from .two_emitters import resolve_close
 
@@ -71,7 +74,9 @@ class RefineOptions:
     count head sees the two (probability at least ``count_p`` of 2+ in their pixel, or an expected count of
     at least 1.5 over their two pixels), a spot splits above ``count_llr`` instead. Where at least
     ``residual_density`` localizations per µm² are near (None: nowhere), the fit's residual is searched for
-    emitters no detection explains (:mod:`.residual_search`); it runs with the one-or-two test only."""
+    emitters no detection explains (:mod:`.residual_search`); it runs with the one-or-two test only. Two
+    localizations closer than ``merge_px`` are one emitter, closer than ``merge_dense_px`` where at least
+    ``merge_density`` localizations per µm² are near (None: ``merge_px`` everywhere)."""
 
     box: int = 7
     n_iter: int = 8
@@ -90,6 +95,8 @@ class RefineOptions:
     count_llr: float = 6.0
     count_p: float = 0.3
     residual_density: float | None = 3.5
+    merge_dense_px: float = 0.3
+    merge_density: float | None = 8.0
 
 
 def refine_gaussian(
@@ -133,7 +140,8 @@ def _fit_stage(table, img, bidx, pixel_size_nm: float, camera, opt: RefineOption
     its fit converged and whether it is significant (see the module docstring)."""
     _, h, w = img.shape
     box = int(opt.box)
-    keep = _duplicates(table, bidx, pixel_size_nm, opt.merge_px)
+    radius = _merge_radius(table, bidx, img.shape, pixel_size_nm, opt)
+    keep = _duplicates(table, bidx, pixel_size_nm, radius)
     table, bidx = table.iloc[keep].reset_index(drop=True), bidx[keep]
     xp = table["x_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5  # pixel centres at integers
     yp = table["y_nm"].to_numpy(np.float64) / pixel_size_nm - 0.5
@@ -161,7 +169,8 @@ def _fit_stage(table, img, bidx, pixel_size_nm: float, camera, opt: RefineOption
     crowded[pairs[shown[pairs[:, 1]], 0]] = True
     trusted = ok & ((_moved(theta, theta0) <= _trust_limit(table, pixel_size_nm, opt)).all(1) | ~crowded)
     out = _with_fit(table, theta, sd, trusted, ok & ~trusted, c0, r0, pixel_size_nm)
-    keep_i, drop_i = _close_pairs(out, bidx, pixel_size_nm, opt.merge_px)
+    radius = _merge_radius(out, bidx, img.shape, pixel_size_nm, opt)
+    keep_i, drop_i = _close_pairs(out, bidx, pixel_size_nm, radius)
     out = _merge(out, keep_i, drop_i)
     alive = np.setdiff1d(np.arange(len(table)), drop_i)
     width = np.where(trusted.numpy(), theta[:, 4].double().numpy(), opt.sigma_px)[alive]
@@ -268,13 +277,13 @@ class _Others:
             self.use = (self.valid & keep[self.nb]).to(self.use.dtype)
 
 
-def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: float):
-    """(kept, dropped) row indices of same-frame pairs closer than ``radius_px``; the more probable (then
-    brighter) detection of a pair is kept."""
-    if len(table) < 2 or radius_px <= 0:
+def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: np.ndarray):
+    """(kept, dropped) row indices of same-frame pairs closer than the smaller of their two merge radii
+    ``radius_px`` (K,); the more probable (then brighter) detection of a pair is kept."""
+    if len(table) < 2 or radius_px.max() <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     xy = table[["x_nm", "y_nm"]].to_numpy(np.float64) / px
-    pairs = pairs_within(bidx, xy[:, 0], xy[:, 1], radius_px)
+    pairs = close_pairs(bidx, xy[:, 0], xy[:, 1], radius_px)
     rank = table["photons"].to_numpy(np.float64)
     if "prob" in table:
         rank = rank + 1e9 * table["prob"].to_numpy(np.float64)
@@ -282,7 +291,14 @@ def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: fl
     return np.where(first_wins, pairs[:, 0], pairs[:, 1]), np.where(first_wins, pairs[:, 1], pairs[:, 0])
 
 
-def _duplicates(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: float) -> np.ndarray:
+def _merge_radius(table: pd.DataFrame, bidx: np.ndarray, shape, px: float, opt: RefineOptions) -> np.ndarray:
+    """(K,) the merge radius (pixels) of each row of ``table`` (:class:`.MergeRadius`)."""
+    x = table["x_nm"].to_numpy(np.float64) / px - 0.5
+    y = table["y_nm"].to_numpy(np.float64) / px - 0.5
+    return MergeRadius(bidx, x, y, shape, px, opt).own()
+
+
+def _duplicates(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: np.ndarray) -> np.ndarray:
     """Row indices to fit: network detections closer than ``radius_px`` to a more probable one are the
     same emitter found twice (adjacent pixels above the split threshold) and are not fitted."""
     _, drop = _close_pairs(table, bidx, px, radius_px)

@@ -6,14 +6,14 @@ drawn into a model image (its fitted photons and width); what the model leaves o
 scanned with the PSF as a matched filter, whose value at each pixel is the log-likelihood one more emitter
 centred there would gain (Gaussian approximation with the camera's pixel variance). Local maxima above
 ``_CANDIDATE_GAIN``, further than ``_CLEAR_PX`` from every localization and where the localizations are at
-least ``residual_density`` per µm² (counted over ``_DENSITY_WINDOW`` pixels: in sparse regions the network
-misses almost nothing and residual peaks are mostly a bright spot's imperfect model), are fitted with one
-pixel-integrated Gaussian, everything else held at its fit. A candidate becomes a localization when its
-photons are at least ``split_significance`` Cramer-Rao standard deviations, its width inside the fit's
-bounds, and it ends inside its box and further than ``merge_px`` from every other localization. The new
+least ``residual_density`` per µm² (:func:`.density_map`: in sparse regions the network misses almost nothing
+and residual peaks are mostly a bright spot's imperfect model), are fitted with one pixel-integrated Gaussian,
+everything else held at its fit. A candidate becomes a localization when its photons are at least
+``split_significance`` Cramer-Rao standard deviations, its width inside the fit's bounds, and it ends inside
+its box and further than the merge radius (:class:`.MergeRadius`) from every other localization. The new
 localizations then take part in the one-or-two test (:mod:`.two_emitters`) like every fitted spot, so a
-candidate that is only part of its neighbour's spot is merged back there. Other columns (``prob``,
-``z_nm``, ...) are those of the nearest localization of the frame: the crowded spot it was found in.
+candidate that is only part of its neighbour's spot is merged back there. Other columns (``prob``, ``z_nm``,
+...) are those of the nearest localization of the frame: the crowded spot it was found in.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ import torch.nn.functional as F
 
 from ..camera import CameraConfig, pixel_variance
 from .gaussian_psf import crlb_sd, draw_spots, gather_boxes, profile, spot_columns
-from .neighbours import pairs_within
+from .local_density import MergeRadius, box_sums, density_map
+from .neighbours import close_pairs
 from .two_emitters import fit_model
 
 if TYPE_CHECKING:
@@ -39,8 +40,6 @@ _CANDIDATE_GAIN = 10.0
 _CLEAR_PX = 1.0
 #: side (pixels) of the box over which the residual's local mean is taken as the background
 _BACKGROUND_WINDOW = 15
-#: side (pixels) of the box over which the local density of localizations is counted
-_DENSITY_WINDOW = 21
 #: iterations of a candidate's fit
 _SEARCH_ITER = 6
 
@@ -66,7 +65,8 @@ def add_missed(
     box, half, px = int(opt.box), int(opt.box) // 2, float(pixel_size_nm)
     x = table["x_nm"].to_numpy(np.float64) / px - 0.5
     y = table["y_nm"].to_numpy(np.float64) / px - 0.5
-    dense = _dense(bidx, x, y, img.shape, float(opt.residual_density) * px * px / 1e6)
+    dens = density_map(bidx, x, y, img.shape)
+    dense = dens >= float(opt.residual_density) * px * px / 1e6 * (1 - 1e-6)
     frames = torch.nonzero(dense.flatten(1).any(1))[:, 0].numpy()  # only frames with a dense region
     if len(frames) == 0:
         return none
@@ -97,7 +97,9 @@ def add_missed(
     keep = torch.nonzero(ok)[:, 0].numpy()
     th, sdn, b, c0, r0 = theta[keep].double().numpy(), sd[keep].numpy(), b[keep], c0[keep], r0[keep]
     nx, ny = th[:, 0] + c0, th[:, 1] + r0
-    alone = _apart(b, nx, ny, bidx, x, y, float(opt.merge_px), th[:, 2])
+    merge = MergeRadius(bidx, x, y, img.shape, px, opt, dens)
+    radius = np.concatenate([merge.at(b, nx, ny), merge.own()])
+    alone = _apart(b, nx, ny, bidx, x, y, radius, th[:, 2])
     th, sdn, b, c0, r0, nx, ny = th[alone], sdn[alone], b[alone], c0[alone], r0[alone], nx[alone], ny[alone]
     if len(b) == 0:
         return none
@@ -107,27 +109,6 @@ def add_missed(
         if col_name in new:
             new[col_name] = v.astype(table[col_name].dtype)
     return pd.concat([table, new], ignore_index=True), b, th[:, 4]
-
-
-def _box_sums(padded: torch.Tensor, size: int) -> torch.Tensor:
-    """Sums of (B, H + size - 1, W + size - 1) ``padded`` over every ``size`` x ``size`` box: (B, H, W), from
-    cumulative sums (pooling with large windows is several times slower on the CPU)."""
-    c = F.pad(padded, (1, 0, 1, 0)).cumsum(1).cumsum(2)
-    return c[:, size:, size:] - c[:, :-size, size:] - c[:, size:, :-size] + c[:, :-size, :-size]
-
-
-def _dense(bidx, x, y, shape, per_px2: float) -> torch.Tensor:
-    """(B, H, W) True where the localizations over ``_DENSITY_WINDOW`` x ``_DENSITY_WINDOW`` pixels (the part
-    inside the frame) are at least ``per_px2`` per pixel²."""
-    nb, h, w = shape
-    r = _DENSITY_WINDOW // 2
-    counts = torch.zeros(nb, h + 2 * r, w + 2 * r, dtype=torch.float64)
-    ix = torch.from_numpy(np.clip(np.rint(x), 0, w - 1).astype(np.int64) + r)
-    iy = torch.from_numpy(np.clip(np.rint(y), 0, h - 1).astype(np.int64) + r)
-    b = torch.from_numpy(np.asarray(bidx, np.int64))
-    counts.index_put_((b, iy, ix), torch.ones(len(x), dtype=torch.float64), accumulate=True)
-    area = _box_sums(F.pad(torch.ones(1, h, w, dtype=torch.float64), (r, r, r, r)), _DENSITY_WINDOW)
-    return _box_sums(counts, _DENSITY_WINDOW) >= per_px2 * area * (1 - 1e-6)
 
 
 def _correlate(a: torch.Tensor, g1: torch.Tensor) -> torch.Tensor:
@@ -156,7 +137,7 @@ def _candidates(resid, model, bidx, x, y, dense, camera, opt):
     """Residual peaks worth a fit in the ``dense`` (B, H, W) regions: (batch row, pixel row, pixel column,
     matched-filter photons, local background), each (C,)."""
     k = _BACKGROUND_WINDOW
-    bg = _box_sums(F.pad(resid[:, None], (k // 2,) * 4, mode="replicate")[:, 0], k) / (k * k)
+    bg = box_sums(F.pad(resid[:, None], (k // 2,) * 4, mode="replicate")[:, 0], k) / (k * k)
     var = pixel_variance((bg + model).clamp(min=1e-3), camera)
     r = int(np.ceil(3 * opt.sigma_px))
     g1 = profile(torch.arange(-r, r + 1.0)[None, :], torch.zeros(1, 1), torch.full((1, 1), opt.sigma_px))[0]
@@ -186,11 +167,12 @@ def _near_localizations(bidx, x, y, shape) -> torch.Tensor:
     return mask
 
 
-def _apart(b, nx, ny, bidx, x, y, radius: float, photons: np.ndarray) -> np.ndarray:
-    """(C,) True for the new points further than ``radius`` from every localization and from every brighter
-    new point of the same frame."""
+def _apart(b, nx, ny, bidx, x, y, radius: np.ndarray, photons: np.ndarray) -> np.ndarray:
+    """(C,) True for the new points further than the merge radius from every localization and from every
+    brighter new point of the same frame; ``radius`` holds the radii of the new points, then of the
+    localizations (a pair's is the smaller of its two)."""
     m = len(b)
-    pairs = pairs_within(np.concatenate([b, bidx]), np.concatenate([nx, x]), np.concatenate([ny, y]), radius)
+    pairs = close_pairs(np.concatenate([b, bidx]), np.concatenate([nx, x]), np.concatenate([ny, y]), radius)
     ok = np.ones(m, bool)
     if len(pairs):
         i, j = pairs[:, 0], pairs[:, 1]  # i < j: a new point first

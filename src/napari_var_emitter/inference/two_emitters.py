@@ -13,8 +13,8 @@ emitter against two, as classical multi-emitter fitting does (DAOSTORM, SSM-BIC)
   approximation with the camera variance, what the fit minimises): ``split_llr`` for one spot,
   ``merge_llr`` for a pair the detector already reported as two. Each emitter must also be
   ``split_significance`` Cramer-Rao standard deviations bright on its own and lie within the box and
-  further than ``merge_px`` from every other localization; the two of a single spot at most
-  ``split_max_px`` apart.
+  further than the merge radius from every other localization (:class:`.MergeRadius`); the two of a
+  single spot at most ``split_max_px`` apart.
 - A spot that wins becomes its two emitters; a pair that wins gets the joint fit of both; a pair whose gain
   is at most ``merge_llr`` becomes one localization (the one-emitter fit, the more probable row's other
   columns); anything else keeps the values of the joint fit of :mod:`.refine`.
@@ -51,7 +51,8 @@ from .gaussian_psf import (
     spot_columns,
     spot_model,
 )
-from .neighbours import frame_rows, pairs_within
+from .local_density import MergeRadius
+from .neighbours import close_pairs, frame_rows, pairs_within
 
 if TYPE_CHECKING:
     from .refine import RefineOptions
@@ -267,7 +268,9 @@ def resolve_close(
     thr = torch.full((len(members),), float(opt.split_llr))
     if count is not None:
         thr[count_sees_two(count, bidx[a], two, c0, r0, opt.count_p)] = float(opt.count_llr)
-    split = _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt).numpy()
+    radius = MergeRadius(bidx, x, y, img.shape, px, opt)
+    split = _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt, radius)
+    split = split.numpy()
     one_ok = torch.isfinite(one).all(1).numpy() & (torch.isfinite(fisher1).flatten(1).all(1).numpy())
     merge = is_pair & ~split & one_ok & (gain <= opt.merge_llr).numpy()
     return _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, px)
@@ -294,9 +297,11 @@ def count_sees_two(
     return torch.where(same, p[:, 2][a] >= p_min, expected[a] + expected[b] >= _TWO_PIXELS)
 
 
-def _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt) -> torch.Tensor:
+def _two_win(
+    two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt, merge_radius
+) -> torch.Tensor:
     """(G,) True where two emitters are the better model (see the module docstring); ``thr`` (G,) is the
-    gain a single spot needs."""
+    gain a single spot needs; ``merge_radius`` the :class:`.MergeRadius` around the localizations."""
     lo, hi = opt.sigma_range_px
     pair = torch.from_numpy(members[:, 1] >= 0)
     thr = torch.where(pair, float(opt.merge_llr), thr)
@@ -313,11 +318,15 @@ def _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, ca
     # neither emitter on top of another localization (the neighbours' residual, not a new emitter)
     cand = torch.nonzero(win)[:, 0].numpy()
     if len(cand):
+        radius_old = merge_radius.own()
         for o in (0, 3):
             ex = two[cand, o].double().numpy() + c0[cand]
             ey = two[cand, o + 1].double().numpy() + r0[cand]
-            pts_x, pts_y = np.concatenate([ex, x]), np.concatenate([ey, y])
-            near = pairs_within(np.concatenate([bidx[members[cand, 0]], bidx]), pts_x, pts_y, opt.merge_px)
+            new_b = bidx[members[cand, 0]]
+            radius = np.concatenate([merge_radius.at(new_b, ex, ey), radius_old])
+            near = close_pairs(
+                np.concatenate([new_b, bidx]), np.concatenate([ex, x]), np.concatenate([ey, y]), radius
+            )
             lo_i, hi_i = near.min(1), near.max(1)
             cross = (lo_i < len(cand)) & (hi_i >= len(cand))
             g, j = lo_i[cross], hi_i[cross] - len(cand)
