@@ -46,7 +46,10 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
     assert fine.model == cfg.model.model_copy(update={"localize_scale": 2})
     assert fine.data.simulation.partner_fraction == 0.5
     assert cfg.model.position_jitter_px >= (cfg.model.tile_size - cfg.data.tile_size) / 2  # inference tiles
-    assert fine.data.density_range == cfg.data.density_range and fine.checkpoint.monitor == "val_loss"
+    # stages 2 and 3 train on the second restart's densities, up to 10/µm² (docs/model.md, section 16)
+    restart2 = TrainConfig.from_json(CONFIGS / "default_cpu_restart2.json")
+    assert fine.data.density_range == restart2.data.density_range == (0.1, 10.0)
+    assert fine.checkpoint.monitor == "val_loss"
     count = TrainConfig.from_json(CONFIGS / "default_cpu_count.json")  # stage 3: the count head alone
     assert count.init_from == Path("runs/default_fine/best.pt") and count.train_only == ("count.",)
     assert count.model == fine.model.model_copy(update={"count_head": True})
@@ -55,19 +58,27 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
 
 @pytest.mark.parametrize("kind", ["default_cpu", "unet_cpu"])
 def test_warm_restarts_continue_stage_1_on_the_same_data(kind):
-    """Stage 1 goes on twice from its own best weights (the model card's recipe), the U-Net alike, so the
-    benchmarks compare the two at the same budget."""
+    """Stage 1 goes on twice from its own best weights (the model card's recipe), the second time on
+    densities up to 10/µm², the U-Net alike, so the benchmarks compare the two at the same budget and data."""
     first = TrainConfig.from_json(CONFIGS / f"{kind}.json")
     out = "runs/default" if kind == "default_cpu" else "runs/unet"
     previous, seeds = Path(f"{out}/best.pt"), set()
     for i in (1, 2):
         more = TrainConfig.from_json(CONFIGS / f"{kind}_restart{i}.json")
         assert more.init_from == previous and more.train_only is None
-        assert more.model == first.model and more.data == first.data and more.total_steps == first.total_steps
+        densities = (0.1, 10.0) if i == 2 else first.data.density_range
+        assert more.data == first.data.model_copy(update={"density_range": densities})
+        assert more.model == first.model and more.total_steps == first.total_steps
         assert more.optimizer.lr < first.optimizer.lr and more.scheduled_sampling.start == 0.0
         seeds.add(more.seed)
         previous = Path(f"{out}_restart{i}/best.pt")
     assert len(seeds | {first.seed}) == 3  # new data each time
+
+
+def test_the_unet_restarts_see_the_data_of_the_var_restarts():
+    for i in (1, 2):
+        var = TrainConfig.from_json(CONFIGS / f"default_cpu_restart{i}.json")
+        assert TrainConfig.from_json(CONFIGS / f"unet_cpu_restart{i}.json").data == var.data
 
 
 def _error(values: dict) -> str:
