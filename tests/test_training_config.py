@@ -57,7 +57,7 @@ def test_default_cpu_recipe_matches_the_model_card_and_the_unet_sees_the_same_da
 
 
 @pytest.mark.parametrize("kind", ["default_cpu", "unet_cpu"])
-def test_warm_restarts_continue_stage_1_on_the_same_data(kind):
+def test_warm_restarts_continue_stage_1_the_second_on_denser_data(kind):
     """Stage 1 goes on twice from its own best weights (the model card's recipe), the second time on
     densities up to 10/µm², the U-Net alike, so the benchmarks compare the two at the same budget and data."""
     first = TrainConfig.from_json(CONFIGS / f"{kind}.json")
