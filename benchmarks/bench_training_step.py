@@ -10,7 +10,6 @@ see what each rung costs.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -31,7 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    cfg = json.loads(TrainConfig.from_json(args.config).model_dump_json())  # follows 'extends'
+    cfg = TrainConfig.from_json(args.config).model_dump(mode="json")  # follows 'extends'
     if args.scales:
         scales = [int(s) for s in args.scales.split(",")]
         cfg["model"].update(scales=scales, fine_channels=[32] * (len(scales) - 1))

@@ -41,8 +41,9 @@ def density_map(bidx: np.ndarray, x: np.ndarray, y: np.ndarray, shape: tuple[int
 class MergeRadius:
     """The merge radius (pixels) around the localizations ``x``, ``y`` (pixels, centres at integers; frames
     ``bidx`` of a batch of ``shape``): ``opt.merge_dense_px`` where they are at least ``opt.merge_density``
-    per µm² (:func:`density_map`, or ``dens`` when the caller has it), else ``opt.merge_px``. Two
-    localizations closer than the smaller radius of the two are one emitter."""
+    per µm² (:func:`density_map`, or ``dens`` when the caller has it; counted only when a radius is asked
+    for), else ``opt.merge_px``. Two localizations closer than the smaller radius of the two are one
+    emitter."""
 
     def __init__(
         self,
@@ -54,21 +55,25 @@ class MergeRadius:
         opt: RefineOptions,
         dens: torch.Tensor | None = None,
     ) -> None:
-        self.bidx, self.x, self.y, self.opt = bidx, x, y, opt
-        self.dense: torch.Tensor | None = None  # (B, H, W) True where crowded
-        if opt.merge_density is not None and len(x):
-            dens = density_map(bidx, x, y, shape) if dens is None else dens
-            self.dense = dens >= float(opt.merge_density) * pixel_size_nm**2 / 1e6 * (1 - 1e-6)
+        self.bidx, self.x, self.y, self.shape, self.opt = bidx, x, y, shape, opt
+        self._per_px2 = (
+            None if opt.merge_density is None else float(opt.merge_density) * pixel_size_nm**2 / 1e6
+        )
+        self._dens = dens
+        self._dense: torch.Tensor | None = None  # (B, H, W) True where crowded, counted on first use
 
     def at(self, b: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """(K,) the radius at the points ``x``, ``y`` of the frames ``b``."""
         radius = np.full(len(x), float(self.opt.merge_px))
-        if self.dense is None or len(x) == 0:
+        if self._per_px2 is None or len(x) == 0 or len(self.x) == 0:
             return radius
-        _, h, w = self.dense.shape
+        if self._dense is None:
+            dens = density_map(self.bidx, self.x, self.y, self.shape) if self._dens is None else self._dens
+            self._dense = dens >= self._per_px2 * (1 - 1e-6)
+        _, h, w = self.shape
         ix = np.clip(np.rint(x), 0, w - 1).astype(np.int64)
         iy = np.clip(np.rint(y), 0, h - 1).astype(np.int64)
-        radius[self.dense[np.asarray(b, np.int64), iy, ix].numpy()] = float(self.opt.merge_dense_px)
+        radius[self._dense[np.asarray(b, np.int64), iy, ix].numpy()] = float(self.opt.merge_dense_px)
         return radius
 
     def own(self) -> np.ndarray:

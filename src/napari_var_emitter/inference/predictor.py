@@ -496,7 +496,7 @@ class Predictor:
     def _sigma(self) -> bool:
         return int(getattr(self.model, "n_channels", 6)) == layout.N_CHANNELS_SIGMA
 
-    def _merge_radius(self) -> dict:
+    def _merge_metadata(self) -> dict:
         """The fit's merge radius (pixels), and where it is the dense one (:class:`.MergeRadius`)."""
         opt = self._run_options
         dense = opt.merge_density is not None
@@ -519,7 +519,7 @@ class Predictor:
             "psf_refinement": self.refine,
             "two_emitter_test": test,
             "residual_search": self._run_options.residual_density if test else None,
-            "merge_radius": self._merge_radius() if self.refine else None,
+            "merge_radius": self._merge_metadata() if self.refine else None,
             "software_version": __version__,
         }
 
