@@ -14,7 +14,6 @@ from _models_helpers import tiny_var
 from napari_var_emitter.camera import adu_to_photons
 from napari_var_emitter.evaluation.matching import match
 from napari_var_emitter.inference.refine import RefineOptions, refine_gaussian
-from napari_var_emitter.inference.two_emitters import pair_model
 from napari_var_emitter.simulation import SimulationConfig, simulate
 
 IDEAL = {"type": "ideal", "qe": 1.0, "e_per_adu": 1.0, "baseline": 100.0, "read_noise_e": 0.0}
@@ -145,18 +144,6 @@ def test_isolated_emitters_are_rarely_split():
     out = refine_gaussian(net, frames, np.arange(100), 100.0, movie.config.camera)
     assert len(truth) == 1600
     assert len(truth) <= len(out) <= 1.01 * len(truth)
-
-
-@pytest.mark.parametrize("k", range(9))
-def test_the_two_emitter_jacobian_matches_finite_differences(k):
-    theta = torch.tensor([[2.7, 3.2, 2500.0, 3.9, 3.6, 1500.0, 60.0, 1.1, 1.3]], dtype=torch.float64)
-    _, jac = pair_model(theta, 7)
-    eps = 1e-4 * max(1.0, float(theta[0, k]))
-    up, down = theta.clone(), theta.clone()
-    up[0, k] += eps
-    down[0, k] -= eps
-    numeric = (pair_model(up, 7)[0] - pair_model(down, 7)[0]) / (2 * eps)
-    torch.testing.assert_close(jac[:, k], numeric, rtol=1e-4, atol=1e-4 * float(numeric.abs().max()))
 
 
 def test_the_predictor_switches_the_test_and_says_so_in_the_table():

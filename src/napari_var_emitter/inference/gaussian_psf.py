@@ -1,7 +1,8 @@
 """The pixel-integrated Gaussian spot that the PSF fit (:mod:`.refine`) and the two-emitter test
 (:mod:`.two_emitters`) fit, ``mu = bg + N * Ex(x, s) * Ey(y, s)`` over a ``box`` x ``box`` patch (pixel
-centres at integers): its Jacobian, the Fisher information under the camera's pixel variance, Cramer-Rao
-standard deviations, and the boxes of camera pixels they are fitted to."""
+centres at integers): its pixel profiles, spots drawn into frames, Cramer-Rao standard deviations from a
+Fisher information, the boxes of camera pixels that are fitted and the table columns of a fit. The fit
+itself (Jacobian, Fisher information, steps) is compiled: :mod:`.fisher_scoring`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import math
 
 import numpy as np
 import torch
-
-from ..camera import CameraConfig, pixel_variance
 
 _SQRT2 = math.sqrt(2.0)
 N_PARAMS = 5  # x, y, photons, bg, sigma
@@ -24,45 +23,6 @@ def profile(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Te
     return 0.5 * (torch.erf(a) - torch.erf(b)), a, b
 
 
-def edge_integral(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """:func:`profile` and its derivatives by ``c`` and ``s``."""
-    e, a, b = profile(k, c, s)
-    ga = torch.exp(-a * a) / math.sqrt(math.pi)
-    gb = torch.exp(-b * b) / math.sqrt(math.pi)
-    de_dc = -(ga - gb) / (_SQRT2 * s)
-    de_ds = -(ga * a - gb * b) / s
-    return e, de_dc, de_ds
-
-
-def spot_model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mu`` (K, box*box) of a Gaussian spot (without ``others``) and its Jacobian, parameter-major
-    (K, 5, box*box)."""
-    k = torch.arange(box, dtype=theta.dtype, device=theta.device)[None, :]
-    x, y, n, bg, s = (theta[:, i : i + 1] for i in range(N_PARAMS))
-    ex, dex_dx, dex_ds = edge_integral(k, x, s)
-    ey, dey_dy, dey_ds = edge_integral(k, y, s)
-    kk = theta.shape[0]
-    nx = n * ex  # the photons fold into the 1-D factors: products of (K, box) before (K, box, box)
-    ny = n * ey
-    jac = torch.empty(kk, N_PARAMS, box, box, dtype=theta.dtype, device=theta.device)
-    torch.mul(ey[:, :, None], (n * dex_dx)[:, None, :], out=jac[:, 0])
-    torch.mul((n * dey_dy)[:, :, None], ex[:, None, :], out=jac[:, 1])
-    torch.mul(ey[:, :, None], ex[:, None, :], out=jac[:, 2])
-    jac[:, 3] = 1.0
-    torch.addcmul(dey_ds[:, :, None] * nx[:, None, :], ny[:, :, None], dex_ds[:, None, :], out=jac[:, 4])
-    mu = torch.addcmul(bg[:, :, None], n[:, :, None], jac[:, 2])
-    return mu.reshape(kk, box * box), jac.reshape(kk, N_PARAMS, box * box)
-
-
-def fisher_information(
-    jac: torch.Tensor, mu: torch.Tensor, camera: CameraConfig | None
-) -> tuple[torch.Tensor, ...]:
-    """Fisher information (K, 5, 5) of the Jacobian ``jac`` (K, 5, P) at ``mu`` (K, P), and the weighted
-    Jacobian ``jac / var`` (K, 5, P) it was formed with."""
-    jw = jac / pixel_variance(mu, camera)[:, None, :]
-    return jw @ jac.transpose(1, 2), jw
-
-
 def covariance(fisher: torch.Tensor) -> torch.Tensor:
     """Inverse of each (positive definite) Fisher matrix by Cholesky; the pseudo-inverse where that fails."""
     chol, info = torch.linalg.cholesky_ex(fisher)
@@ -72,19 +32,6 @@ def covariance(fisher: torch.Tensor) -> torch.Tensor:
     if bool(bad.any()):
         cov[bad] = torch.linalg.pinv(fisher[bad])
     return cov
-
-
-def damped_step(
-    jac: torch.Tensor, mu: torch.Tensor, d: torch.Tensor, camera: CameraConfig | None, damping: float
-) -> torch.Tensor:
-    """One damped Fisher-scoring (Levenberg-Marquardt style) step (K, n) for the Jacobian ``jac`` (K, n, P) at
-    the model ``mu`` (K, P) of the data ``d`` (K, P); non-finite steps become 0."""
-    fisher, jw = fisher_information(jac, mu, camera)
-    grad = (jw @ (d - mu)[..., None])[..., 0]
-    diag = torch.diagonal(fisher, dim1=-2, dim2=-1).clamp(min=1e-9)
-    eye = torch.eye(jac.shape[1], dtype=jac.dtype)
-    step = torch.linalg.solve(fisher + damping * eye * diag[:, None, :], grad[..., None])[..., 0]
-    return torch.nan_to_num(step)
 
 
 def crlb_sd(fisher: torch.Tensor) -> torch.Tensor:

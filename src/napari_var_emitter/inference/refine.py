@@ -31,7 +31,8 @@ Where localizations are dense, the residual of the fit is then searched for emit
 Last, every fitted spot and every pair of fits closer than ``split_max_px`` is weighed as one emitter against
 two (:mod:`.two_emitters`; off with ``split_llr = 0``).
 
-All fits of a batch run at once in torch (CPU or GPU); cost grows with the number of localizations.
+All fits of a batch run on the CPU, one compiled loop over their boxes per iteration
+(:mod:`.fisher_scoring`, which releases the GIL); cost grows with the number of localizations.
 """
 
 from __future__ import annotations
@@ -44,15 +45,8 @@ import pandas as pd
 import torch
 
 from ..camera import CameraConfig
-from .gaussian_psf import (
-    crlb_sd,
-    damped_step,
-    fisher_information,
-    gather_boxes,
-    profile,
-    spot_columns,
-    spot_model,
-)
+from .fisher_scoring import StepBounds, fit_spots, information, neighbour_spots, scoring_steps
+from .gaussian_psf import crlb_sd, gather_boxes, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
 from .residual_search import add_missed
@@ -228,53 +222,24 @@ def _neighbour_pairs(bidx, xp, yp, box: int, sigma_px: float) -> torch.Tensor:
 
 class _Others:
     """The model of the other detections of the same frame over each detection's box, for the pairs ``(i, j)``
-    (j's PSF reaches into i's box). The boxes do not move, so the offset of box i in j's pixel frame is fixed.
-    Each detection's 1-D pixel profiles are evaluated once per call over the span of offsets that occur;
-    every box lists its neighbours (padded to the most any box has) and gathers their ``box`` pixels of each
-    profile, and one batched product of the (neighbour x row) and (neighbour x column) profiles sums the
-    neighbours' spots: no (pairs x box x box) intermediate."""
+    (j's PSF reaches into i's box): a neighbour list per box (CSR layout) with the offset of box i's corner
+    in j's box, which is fixed (the boxes do not move); :func:`.fisher_scoring.neighbour_spots` draws them."""
 
-    def __init__(self, pairs: torch.Tensor, corner: torch.Tensor, box: int, n: int) -> None:
-        self.n, self.box = n, box
-        self.nb: torch.Tensor | None = None  # (n, M) neighbour j of each box (0 in the padding)
-        if len(pairs) == 0:
-            return
-        i, j = pairs[:, 0], pairs[:, 1]
-        counts = torch.bincount(i, minlength=n)
-        order = torch.argsort(i, stable=True)
-        i, j = i[order], j[order]
-        slot = torch.arange(len(i)) - (torch.cumsum(counts, 0) - counts)[i]
-        m = int(counts.max())
-        self.nb = torch.zeros(n, m, dtype=torch.long)
-        self.nb[i, slot] = j
-        self.valid = torch.zeros(n, m, dtype=torch.bool)
-        self.valid[i, slot] = True
-        self.use = self.valid.to(corner.dtype)  # (n, M) 1 where neighbour j is modelled in box i (see gate)
-        d = (corner[i] - corner[j]).round().long()  # (P, 2): box i's corner in j's pixel frame
-        lo = int(d.min())
-        self.grid = torch.arange(lo, int(d.max()) + box, dtype=corner.dtype)[None, :]
-        span, offs = self.grid.shape[1], torch.arange(box)
-        self.cols = torch.zeros(n, m, box, dtype=torch.long)  # flat indices into the (n, span) profiles
-        self.rows = torch.zeros(n, m, box, dtype=torch.long)
-        self.cols[i, slot] = j[:, None] * span + d[:, 0:1] - lo + offs
-        self.rows[i, slot] = j[:, None] * span + d[:, 1:2] - lo + offs
+    def __init__(self, pairs: np.ndarray, corner: np.ndarray, box: int, n: int) -> None:
+        self.box = box
+        order = np.argsort(pairs[:, 0], kind="stable")
+        i, self.nbr = pairs[order, 0], np.ascontiguousarray(pairs[order, 1])
+        self.ptr = np.concatenate([[0], np.cumsum(np.bincount(i, minlength=n))]).astype(np.int64)
+        self.offset = np.ascontiguousarray(corner[i] - corner[self.nbr], dtype=np.int64)  # (P, 2)
+        self.use = np.ones(len(i), bool)  # where neighbour j is modelled in box i (see gate)
 
-    def __call__(self, theta: torch.Tensor) -> torch.Tensor:
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
         """(K, box*box) for parameters ``theta`` (K, 5) in each detection's own box frame."""
-        if self.nb is None:
-            return torch.zeros(self.n, self.box * self.box, dtype=theta.dtype)
-        ex = profile(self.grid, theta[:, 0:1], theta[:, 4:5])[0]  # (K, span)
-        ey = profile(self.grid, theta[:, 1:2], theta[:, 4:5])[0]
-        shape = self.cols.shape  # (K, M, box); flat index_select: ~3x faster than advanced indexing
-        gx = ex.reshape(-1).index_select(0, self.cols.reshape(-1)).view(shape)
-        gy = ey.reshape(-1).index_select(0, self.rows.reshape(-1)).view(shape)
-        photons = theta[:, 2][self.nb] * self.use.to(theta.dtype)  # (K, M)
-        return torch.bmm((gy * photons[..., None]).transpose(1, 2), gx).reshape(self.n, -1)
+        return neighbour_spots(theta, self.ptr, self.nbr, self.offset, self.use, self.box)
 
-    def gate(self, keep: torch.Tensor) -> None:
+    def gate(self, keep: np.ndarray) -> None:
         """From now on model only the detections ``keep`` (K,) bool in their neighbours' boxes."""
-        if self.nb is not None:
-            self.use = (self.valid & keep[self.nb]).to(self.use.dtype)
+        self.use = keep[self.nbr]
 
 
 def _close_pairs(table: pd.DataFrame, bidx: np.ndarray, px: float, radius_px: np.ndarray):
@@ -326,35 +291,31 @@ def _fit(
     camera: CameraConfig | None,
     opt: RefineOptions,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Damped Fisher scoring with the camera's pixel variance, all detections at once; the other detections
-    of a frame enter each box with their current estimates (a joint fit, Jacobi-style). Returns the
-    parameters and the Fisher information at them."""
-    lo, hi = opt.sigma_range_px
-    others = _Others(pairs, corner, box, theta.shape[0])
-    n_iter, gate_at = int(opt.n_iter), int(opt.n_iter) // 4  # gate after a quarter of the iterations
-    for it in range(n_iter):
-        mu, jac = spot_model(theta, box)
-        if it == gate_at and opt.significance > 0 and len(pairs):
-            others.gate(_significant(theta, mu + others(theta), jac, camera, opt.significance))
-        mu = (mu + others(theta)).clamp(min=1e-6)
-        step = damped_step(jac, mu, d, camera, opt.damping)
-        step[:, :2] = step[:, :2].clamp(-1.0, 1.0)
-        new = theta + step
-        new[:, 2] = torch.maximum(new[:, 2], theta[:, 2] * 0.2)
-        new[:, 3] = torch.maximum(new[:, 3], theta[:, 3] * 0.2).clamp(min=1e-3)
-        new[:, 4] = new[:, 4].clamp(lo, hi)
-        theta = new
-    mu, jac = spot_model(theta, box)
-    return theta, fisher_information(jac, (mu + others(theta)).clamp(min=1e-6), camera)[0]
+    """Damped Fisher scoring with the camera's pixel variance (:mod:`.fisher_scoring`), every box at once;
+    the other detections of a frame enter each box with their current estimates (a joint fit,
+    Jacobi-style). Returns the parameters and the Fisher information at them (float32)."""
+    th, data = theta.double().numpy(), d.double().numpy()
+    bounds = StepBounds(opt.damping, opt.sigma_range_px, step_clip=1.0)
+    if len(pairs) == 0:  # every box alone: all iterations and the information in one call
+        th, fisher, _ = fit_spots(th, data, np.zeros_like(data), box, camera, int(opt.n_iter), bounds)
+        return torch.from_numpy(th).float(), torch.from_numpy(fisher).float()
+    others = _Others(pairs.numpy(), corner.numpy().astype(np.int64), box, len(th))
+    gate_at = int(opt.n_iter) // 4  # gate after a quarter of the iterations
+    for it in range(int(opt.n_iter)):
+        rest = others(th)
+        if it == gate_at and opt.significance > 0:
+            others.gate(_significant(th, information(th, rest, box, camera)[0], opt.significance))
+            rest = others(th)
+        th = scoring_steps(th, data, rest, box, camera, 1, bounds)
+    fisher = information(th, others(th), box, camera)[0]
+    return torch.from_numpy(th).float(), torch.from_numpy(fisher).float()
 
 
-def _significant(
-    theta: torch.Tensor, mu: torch.Tensor, jac: torch.Tensor, camera: CameraConfig | None, z: float
-) -> torch.Tensor:
-    """(K,) True where the fitted photons are at least ``z`` Cramer-Rao standard deviations above zero."""
-    fisher = fisher_information(jac, mu.clamp(min=1e-6), camera)[0]
-    sd = crlb_sd(fisher)[:, 2].to(theta.dtype)
-    return torch.nan_to_num(theta[:, 2] - z * sd, nan=-1.0) >= 0
+def _significant(theta: np.ndarray, fisher: np.ndarray, z: float) -> np.ndarray:
+    """(K,) True where the fitted photons are at least ``z`` Cramer-Rao standard deviations above zero
+    (``fisher`` the Fisher information at ``theta``)."""
+    sd = crlb_sd(torch.from_numpy(fisher))[:, 2].numpy()
+    return np.nan_to_num(theta[:, 2] - z * sd, nan=-1.0) >= 0
 
 
 def _accept(

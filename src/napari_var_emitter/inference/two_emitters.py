@@ -41,24 +41,14 @@ import pandas as pd
 import torch
 
 from ..camera import CameraConfig, pixel_variance
-from .gaussian_psf import (
-    crlb_sd,
-    damped_step,
-    draw_spots,
-    fisher_information,
-    gather_boxes,
-    profile,
-    spot_columns,
-    spot_model,
-)
+from .fisher_scoring import StepBounds, fit_spots, information
+from .gaussian_psf import crlb_sd, draw_spots, gather_boxes, profile, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
 
 if TYPE_CHECKING:
     from .refine import RefineOptions
 
-#: parameter slots of the one- (5) and two-emitter (9) models: positions, photons, background, widths
-_SLOTS = {5: ([0, 1], [2], 3, [4]), 9: ([0, 1, 3, 4], [2, 5], 6, [7, 8])}
 #: iterations of the two-emitter fit, and after how many a single spot's fit must have gained ``_SCREEN_LLR``
 #: to go on (8, 3 and 2.0 gave the same JI and pairs on held-out movies, 7 % slower)
 _TWO_ITER, _SCREEN_ITER, _SCREEN_LLR = 6, 2, 3.0
@@ -83,15 +73,6 @@ def _halves(theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
-def pair_model(theta: torch.Tensor, box: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``mu`` (K, box*box) of two Gaussian spots on one background, ``theta`` (K, 9) = (x1, y1, N1, x2, y2,
-    N2, bg, sigma1, sigma2), and its Jacobian (K, 9, box*box)."""
-    a, b = _halves(theta)
-    mu_a, ja = spot_model(a, box)
-    mu_b, jb = spot_model(b, box)
-    return mu_a + mu_b, torch.cat([ja[:, 0:3], jb[:, 0:3], ja[:, 3:5], jb[:, 4:5]], 1)
-
-
 def fit_model(
     theta: torch.Tensor,
     d: torch.Tensor,
@@ -102,24 +83,13 @@ def fit_model(
     n_iter: int,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Damped Fisher scoring of the one- (``theta`` (K, 5)) or two-emitter model (K, 9) on the boxes ``d``
-    (K, P) with the fixed model ``rest`` (K, P) of the other localizations. Returns the parameters, the
-    Fisher information and ``mu`` (with ``rest``) at them."""
-    model = pair_model if theta.shape[1] == 9 else spot_model
-    pos, phot, bg, sig = _SLOTS[theta.shape[1]]
-    lo, hi = opt.sigma_range_px
-    for _ in range(n_iter):
-        mu, jac = model(theta, box)
-        step = damped_step(jac, (mu + rest).clamp(min=1e-6), d, camera, opt.damping)
-        step[:, pos] = step[:, pos].clamp(-0.5, 0.5)
-        new = theta + step
-        new[:, phot] = torch.maximum(new[:, phot], theta[:, phot] * 0.2)
-        new[:, bg] = torch.maximum(new[:, bg], theta[:, bg] * 0.2).clamp(min=1e-3)
-        new[:, sig] = new[:, sig].clamp(lo, hi)
-        new[:, pos] = new[:, pos].clamp(-1.0, float(box))
-        theta = new
-    mu, jac = model(theta, box)
-    mu = (mu + rest).clamp(min=1e-6)
-    return theta, fisher_information(jac, mu, camera)[0], mu
+    (K, P) with the fixed model ``rest`` (K, P) of the other localizations (:mod:`.fisher_scoring`; steps
+    of at most 0.5 px, positions within a pixel of the box). Returns the parameters, the Fisher information
+    and ``mu`` (with ``rest``) at them."""
+    bounds = StepBounds(opt.damping, opt.sigma_range_px, step_clip=0.5, position_range=(-1.0, float(box)))
+    th, data, other = (t.double().numpy() for t in (theta, d, rest))
+    out = fit_spots(th, data, other, box, camera, n_iter, bounds)
+    return tuple(torch.from_numpy(a).to(theta.dtype) for a in out)
 
 
 def _continue(state, rows: torch.Tensor, d, rest, box, camera, opt, n_iter: int):
@@ -312,8 +282,8 @@ def _two_win(
     cand = torch.nonzero(win)[:, 0]
     for alone in _halves(two[cand]):
         alone = torch.cat([alone[:, :3], two[cand, 6:7], alone[:, 4:5]], 1)  # each on the background
-        mu, jac = spot_model(alone, box)
-        sd = crlb_sd(fisher_information(jac, (mu + rest[cand]).clamp(min=1e-6), camera)[0])[:, 2].numpy()
+        fisher = information(alone.double().numpy(), rest[cand].double().numpy(), box, camera)[0]
+        sd = crlb_sd(torch.from_numpy(fisher))[:, 2].numpy()
         win[cand] &= alone[:, 2] >= opt.split_significance * torch.from_numpy(sd).float()
     # neither emitter on top of another localization (the neighbours' residual, not a new emitter)
     cand = torch.nonzero(win)[:, 0].numpy()
