@@ -123,3 +123,19 @@ def test_neighbour_spots_draws_each_neighbour_where_it_is():
     np.testing.assert_allclose(
         neighbour_spots(theta, ptr, pairs[:, 1], offset, use, BOX)[0], drawn(0, 1), rtol=1e-5, atol=1e-3
     )
+
+
+def test_the_kernels_compile_where_numba_has_no_writable_cache(monkeypatch):
+    """A read-only install with a read-only home: numba finds no folder for its cache, and the fit still
+    runs (compiled in the process, not cached)."""
+    from numba.core import caching
+
+    from napari_var_emitter.inference import fisher_scoring
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    fisher_scoring._kernels.cache_clear()
+    try:
+        fisher, mu = information(ONE[:, :5], np.zeros((1, 25)), 5, None)  # a box size not compiled yet
+        assert fisher.shape == (1, 5, 5) and np.isfinite(fisher).all() and mu.shape == (1, 25)
+    finally:
+        fisher_scoring._kernels.cache_clear()

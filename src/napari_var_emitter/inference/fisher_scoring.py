@@ -44,7 +44,7 @@ def variance_coefficients(camera: CameraConfig | None) -> tuple[float, float]:
     return float(pixel_variance(np.float64(1.0), camera)) - b, b
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(nogil=True, inline="always")  # inlined into the kernels, which are cached
 def _profiles(c, s, box, e, de_dc, de_ds):  # compiled
     """Pixel integrals ``e`` of a unit 1-D Gaussian (centre ``c``, width ``s``) over pixels 0..box-1 and
     their derivatives by ``c`` and ``s``; adjacent pixels share an edge, so erf and exp run box + 1 times."""
@@ -62,7 +62,7 @@ def _profiles(c, s, box, e, de_dc, de_ds):  # compiled
         t0, f0, g0 = t1, f1, g1
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(nogil=True, inline="always")  # inlined into the kernels, which are cached
 def _solve(a, b, x):  # compiled
     """``x = a^-1 b`` by Gaussian elimination with partial pivoting (``a`` and ``b`` are overwritten); a
     non-finite result is what ``torch.nan_to_num`` makes of it (NaN 0, infinities the float32 extremes)."""
@@ -96,15 +96,24 @@ def _solve(a, b, x):  # compiled
             x[r] = -_F32_MAX
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(nogil=True, inline="always")  # inlined into the kernels, which are cached
 def _at_least(v, lo):  # compiled
     """``max(v, lo)`` that keeps a NaN ``v`` (as torch.maximum and torch.clamp do)."""
     return lo if v < lo else v
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(nogil=True, inline="always")  # inlined into the kernels, which are cached
 def _at_most(v, hi):  # compiled
     return hi if v > hi else v
+
+
+def _compiled(fn: Callable) -> Callable:
+    """``fn`` compiled (GIL released, the fast-math flags of ``_FAST``) and cached on disk; uncached, so
+    compiled anew in every process, where numba finds no writable folder for its cache."""
+    try:
+        return numba.njit(cache=True, nogil=True, fastmath=_FAST)(fn)
+    except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+        return numba.njit(nogil=True, fastmath=_FAST)(fn)
 
 
 @functools.cache
@@ -115,7 +124,7 @@ def _kernels(box: int) -> tuple[Callable, Callable]:
     cache by the next process, so the pixel terms are written out in ``score``.)"""
     npx = box * box
 
-    @numba.njit(cache=True, nogil=True, fastmath=_FAST)
+    @_compiled
     def score(theta, d, rest, n_em, n_iter, info, damping, var_a, var_b, clip, pos_lo, pos_hi, s_lo, s_hi):
         """``n_iter`` steps in each box (see :func:`scoring_steps`), then (``info``) the Fisher information
         (K, n, n) and model (K, P) at the result. The Jacobian is parameter-major, so the sums over pixels
@@ -187,7 +196,7 @@ def _kernels(box: int) -> tuple[Callable, Callable]:
                 th[bg_i] = _at_least(_at_least(th[bg_i] + step[bg_i], th[bg_i] * 0.2), 1e-3)
         return out, fisher, mu
 
-    @numba.njit(cache=True, nogil=True, fastmath=_FAST)
+    @_compiled
     def neighbour_spots(ex, ey, photons, ptr, nbr, offset, use):
         """See :func:`neighbour_spots` (``offset`` into the profiles ``ex``, ``ey`` (K, span))."""
         nk = ex.shape[0]
