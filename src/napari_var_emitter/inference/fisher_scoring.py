@@ -163,7 +163,7 @@ def _kernels(box: int) -> tuple[Callable, Callable]:
                             jac[bg_i + 1 + m, p] = big_n * (dsx * ey + ex * dsy)
                             model[p] += big_n * ex * ey
                 for p in range(npx):
-                    model[p] = max(model[p], 1e-6)
+                    model[p] = _at_least(model[p], 1e-6)
                     w[p] = 1.0 / (var_a * model[p] + var_b)
                     res[p] = 0.0 if last else (d[k, p] - model[p]) * w[p]
                 for i in range(n):
