@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..camera import CameraConfig, pixel_variance
+from .gaussian_psf import contiguous_profile
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_PI = math.sqrt(math.pi)
@@ -293,11 +294,8 @@ def neighbour_spots(
     if len(nbr) == 0:
         return np.zeros((len(theta), box * box))
     lo = int(offset.min())
-    # pixel integrals from the erf at every pixel edge, vectorised in torch (float32, as the spots' own
-    # profiles were before this module), over the span of offsets that occur
-    edges = torch.arange(lo, int(offset.max()) + box + 1, dtype=torch.float32)[None, :] - 0.5
-    t = torch.from_numpy(np.asarray(theta)).float()
-    scale = 1.0 / (_SQRT2 * t[:, 4:5])
-    ex = torch.diff(torch.erf((edges - t[:, 0:1]) * scale), dim=1).mul_(0.5).numpy()  # (K, span)
-    ey = torch.diff(torch.erf((edges - t[:, 1:2]) * scale), dim=1).mul_(0.5).numpy()
+    span = int(offset.max()) + box - lo  # the pixels of each detection's own frame that any box reads
+    t = torch.from_numpy(np.asarray(theta)).float()  # torch's vectorised erf: 3x numba's scalar one
+    ex = contiguous_profile(lo, span, t[:, 0:1], t[:, 4:5]).numpy()
+    ey = contiguous_profile(lo, span, t[:, 1:2], t[:, 4:5]).numpy()
     return _kernels(int(box))[1](ex, ey, _f64(theta[:, 2]), ptr, nbr, offset - lo, use)

@@ -23,6 +23,13 @@ def profile(k: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> tuple[torch.Te
     return 0.5 * (torch.erf(a) - torch.erf(b)), a, b
 
 
+def contiguous_profile(lo: int, n: int, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """:func:`profile` over the ``n`` adjacent pixels ``lo .. lo + n - 1``: (K, n) for ``c`` and ``s`` (K, 1),
+    from the erf at the n + 1 pixel edges (adjacent pixels share one: half the erf of :func:`profile`)."""
+    edges = torch.arange(lo, lo + n + 1, dtype=c.dtype)[None, :] - 0.5
+    return torch.diff(torch.erf((edges - c) / (_SQRT2 * s)), dim=1).mul_(0.5)
+
+
 def covariance(fisher: torch.Tensor) -> torch.Tensor:
     """Inverse of each (positive definite) Fisher matrix by Cholesky; the pseudo-inverse where that fails."""
     chol, info = torch.linalg.cholesky_ex(fisher)
