@@ -2,6 +2,7 @@
 
     python benchmarks/run_resolution.py                  # full run, writes docs/benchmarks-resolution.md
     python benchmarks/run_resolution.py --tiny           # smoke test (used by the test suite)
+    python benchmarks/run_resolution.py --report-only    # rewrite the report from the saved results
 
 In one run, on held-out simulated movies (64x64 px, 100 nm pixels, the checkpoint's camera and PSF range):
 
@@ -84,6 +85,27 @@ def pair_truth(
     rows = one.loc[np.repeat(one.index, hold)].reset_index(drop=True)
     rows.insert(0, "frame", np.repeat(first, hold) + np.tile(np.arange(hold), len(one)))
     return rows.sort_values(["frame", "pair"], kind="stable").reset_index(drop=True)
+
+
+def pair_movie(
+    p_i: int, d_i: int, distance_nm: float, photons: float, n_sets: int, camera, px_nm: float, sigma_px
+):
+    """The held-out pair movie of photon level ``p_i`` and distance ``d_i``: (truth with ``pair``, movie)."""
+    seed = HELD_OUT_SEED + 100 * p_i + d_i
+    truth = pair_truth(
+        distance_nm, photons, n_sets, PAIR_HOLD, 64, px_nm, sigma_px, np.random.default_rng(seed)
+    )
+    cfg = SimulationConfig(
+        frame_size=(64, 64), pixel_size_nm=px_nm, background=(PAIR_BG, PAIR_BG), camera=camera
+    )
+    n_frames = len(np.unique(truth.frame))
+    return truth, simulate(cfg, n_frames=n_frames, seed=seed, emitters=truth.drop(columns="pair"))
+
+
+def density_movie(d_i: int, density: float, n_frames: int, camera, px_nm: float, sigma_px):
+    """The held-out blinking high-SNR movie of density ``d_i``."""
+    cfg = sim_config(REGIMES["high SNR"], density, camera, px_nm, sigma_px, on_time=3.0)
+    return simulate(cfg, n_frames=n_frames, seed=HELD_OUT_SEED + 5000 + d_i)
 
 
 def pair_metrics(pred: pd.DataFrame, truth: pd.DataFrame, distance_nm: float, hold: int = 1) -> dict:
@@ -177,7 +199,18 @@ def main(argv=None) -> int:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks-resolution.md"))
     parser.add_argument("--tiny", action="store_true", help="two distances, one density (smoke test)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rewrite --out from the saved results (and resolution_limit.json, where present); run nothing",
+    )
     args = parser.parse_args(argv)
+    out_md = Path(args.out)
+    out_dir = out_md.parent / "benchmarks"
+    if args.report_only:
+        saved = json.loads((out_dir / "results_resolution.json").read_text())
+        write_report(out_md, saved)
+        return 0
 
     var = load_model(args.var)
     camera, px = var.camera, float(var.pixel_size_nm)
@@ -189,15 +222,7 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     for p_i, photons in enumerate(photon_levels):
         for d_i, dist in enumerate(distances):
-            seed = HELD_OUT_SEED + 100 * p_i + d_i
-            rng = np.random.default_rng(seed)
-            truth = pair_truth(dist, photons, args.pair_sets, PAIR_HOLD, 64, px, sigma_px, rng)
-            cfg = SimulationConfig(
-                frame_size=(64, 64), pixel_size_nm=px, background=(PAIR_BG, PAIR_BG), camera=camera
-            )
-            movie = simulate(
-                cfg, n_frames=len(np.unique(truth.frame)), seed=seed, emitters=truth.drop(columns="pair")
-            )
+            truth, movie = pair_movie(p_i, d_i, dist, photons, args.pair_sets, camera, px, sigma_px)
             for name, method in methods.items():
                 table, _ = run(method, movie.frames, camera, px)
                 met = pair_metrics(table, truth, dist, PAIR_HOLD)
@@ -205,17 +230,13 @@ def main(argv=None) -> int:
                 print(f"pairs {photons:5.0f} ph {dist:4d} nm {name:28s} resolved {met['resolved']:.2f} "
                       f"RMSE {met['rmse_nm']:.1f} nm", flush=True)  # fmt: skip
     for d_i, density in enumerate(densities):
-        seed = HELD_OUT_SEED + 5000 + d_i
-        cfg = sim_config(REGIMES["high SNR"], density, camera, px, sigma_px, on_time=3.0)
-        movie = simulate(cfg, n_frames=args.density_frames, seed=seed)
+        movie = density_movie(d_i, density, args.density_frames, camera, px, sigma_px)
         for name, method in methods.items():
             table, seconds = run(method, movie.frames, camera, px)
             met = density_metrics(table, movie.emitters, px)
             rows.append({"test": "density", "density": density, "method": name, **met})
             print(f"density {density:4.1f} {name:28s} JI {met['jaccard']:.3f} JI50 {met['jaccard_50nm']:.3f} "
                   f"same-pixel recall {met['same_pixel_recall']:.2f}", flush=True)  # fmt: skip
-    out_md = Path(args.out)
-    out_dir = out_md.parent / "benchmarks"
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = {
         "checkpoint": str(args.var),
@@ -224,12 +245,24 @@ def main(argv=None) -> int:
         "rows": rows,
     }
     (out_dir / "results_resolution.json").write_text(json.dumps(saved, indent=1))
-    out_md.write_text(report(pd.DataFrame(rows), saved))
+    write_report(out_md, saved)
     return 0
 
 
-def report(df: pd.DataFrame, saved: dict) -> str:
-    """The markdown report of one run."""
+def write_report(out_md: Path, saved: dict) -> None:
+    """``out_md`` from a run's saved results and, where present, ``resolution_limit.json`` beside them."""
+    limit_path = out_md.parent / "benchmarks" / "resolution_limit.json"
+    limit = json.loads(limit_path.read_text()) if limit_path.exists() else None
+    out_md.write_text(report(pd.DataFrame(saved["rows"]), saved, limit))
+
+
+def _oracle_rows(limit: dict | None, test: str) -> list[dict]:
+    return [r for r in (limit or {}).get("rows", []) if r["test"] == test]
+
+
+def report(df: pd.DataFrame, saved: dict, limit: dict | None = None) -> str:
+    """The markdown report of one run, with the oracle reference of ``resolution_limit.py`` (``limit``, its
+    saved results) where there is one."""
     lines = [
         "# Resolution benchmark: close pairs and high density",
         "",
@@ -249,7 +282,15 @@ def report(df: pd.DataFrame, saved: dict) -> str:
         for name in part["method"].unique():
             cells = [f"{table.loc[name, d]:.2f} ({rmse.loc[name, d]:.1f})" for d in table.columns]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", "Cells: fraction of pairs resolved (per-emitter RMSE of the matched emitters, nm).", ""]
+        oracle = {r["distance_nm"]: r for r in _oracle_rows(limit, "pairs") if r["photons"] == photons}
+        if oracle:
+            bars = " / ".join(f"{v:g}" for v in limit["bars"].values())
+            cells = [_oracle_cell(oracle.get(d), "resolvable") for d in table.columns]
+            lines.append(f"| oracle, one frame (bar {bars}) | " + " | ".join(cells) + " |")
+        lines += ["", "Cells: fraction of pairs resolved (per-emitter RMSE of the matched emitters, nm)."]
+        if oracle:
+            lines.append(_ORACLE_NOTE)
+        lines.append("")
     dens = df[df["test"] == "density"]
     if len(dens):
         lines += ["## Density sweep (blinking, high SNR)", ""]
@@ -261,7 +302,32 @@ def report(df: pd.DataFrame, saved: dict) -> str:
                 f"{r['same_pixel_recall']:.2f} ({int(r['same_pixel_emitters'])}) | {r['rmse_lat_nm']:.1f} |"
             )
         lines += ["", "Same-pixel recall within 50 nm (number of such emitters in brackets).", ""]
+    same = _oracle_rows(limit, "same_pixel")
+    if same:
+        bars = " / ".join(f"{v:g}" for v in limit["bars"].values())
+        lines += ["## What one frame can resolve: same-pixel pairs (oracle)", ""]
+        lines.append(f"| density (/um²) | pairs | median gain | resolvable (bar {bars}) | reference recall |")
+        lines.append("|---|---|---|---|---|")
+        for r in same:
+            lines.append(
+                f"| {r['density']:g} | {r['n']} | {r['median_gain']:.1f} | {_oracle_cell(r, 'resolvable')} | "
+                f"{_oracle_cell(r, 'recall_reference')} |"
+            )
+        lines += ["", _ORACLE_NOTE, ""]
     return "\n".join(lines) + "\n"
+
+
+_ORACLE_NOTE = (
+    "Oracle: `python benchmarks/resolution_limit.py` on the same movies, a test of one emitter against two "
+    "in one frame that knows every true emitter, at the PSF fit's bars for a single spot (without and with "
+    "the count head); see that script's docstring and docs/model.md, section 17."
+)
+
+
+def _oracle_cell(row: dict | None, key: str) -> str:
+    if row is None:
+        return "-"
+    return " / ".join(f"{row[f'{key}_{bar}']:.2f}" for bar in ("split_llr", "count_llr"))
 
 
 if __name__ == "__main__":
