@@ -1,6 +1,7 @@
 """Inference speed and memory: frames/s against Picasso in the same run, end to end and in memory; peak RSS.
 
     python benchmarks/bench_inference.py --threads 1 --json docs/benchmarks/inference.json
+    python benchmarks/bench_inference.py --threads 1 --speed-only --sizes 64 --repeats 3   # steadier ratios
     python benchmarks/bench_inference.py --speed-only --sizes 64 --densities 2 --frames 300   # quick look
     python benchmarks/bench_inference.py --memory-only --long 10000 --short 2000
 
@@ -13,7 +14,8 @@ One run reports:
   would run it (wall clock with start-up, and net of start-up: minus the wall clock of the same command on a
   2-frame movie of that size), (b) by ``Predictor.predict`` on the frames in memory, and (c) by Picasso's
   least-squares fit (``picassosr``, numba warmed up) on the same frames; frames/s, their ratios to Picasso,
-  and the Jaccard index and lateral RMSE of (b) and (c) (the accuracy check of every speed change);
+  and the Jaccard index and lateral RMSE of (b) and (c) (the accuracy check of every speed change); with
+  ``--repeats N`` each of (a), (b), (c) runs N times in turn and the best time counts (all are saved);
 - ``gpu``: frames/s on a CUDA device with mixed precision at each frame size (in memory; skipped, and
   marked so, without one);
 - ``startup``: wall clock of ``var-emitter --help`` and of ``predict`` on a 2-frame movie;
@@ -216,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 256], help="frame sizes (default 64 256)")
     ap.add_argument("--densities", type=float, nargs="+", default=[0.5, 2.0, 5.0], help="emitters per um^2")
     ap.add_argument("--matrix-frames", type=int, default=1000, help="frames of the 64x64 matrix movies")
+    ap.add_argument(
+        "--repeats", type=int, default=1, help="time each matrix cell this many times, in turn (best of them)"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-in-memory", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -234,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         report["startup"] = st = startup(args.checkpoint, args.threads)
         print(f"start-up: --help {st['help_s']:.2f} s, predict (2 frames) {st['predict_s']:.2f} s")
         report["matrix"] = speed_matrix(
-            args.checkpoint, args.sizes, args.densities, args.matrix_frames, args.threads, args.refine
-        )
+            args.checkpoint, args.sizes, args.densities, args.matrix_frames, args.threads, args.refine,
+            args.repeats,
+        )  # fmt: skip
         report["gpu"] = gpu_throughput(args.checkpoint, args.sizes, 10 * args.matrix_frames)
         report["throughput"] = tp = throughput(args.checkpoint, args.frames, args.batch_size, args.refine)
         print(

@@ -48,6 +48,8 @@ def test_bench_inference_smoke(tmp_path, capsys):
             "1",
             "--matrix-frames",
             "8",
+            "--repeats",
+            "2",
             "--json",
             str(out),
         ]
@@ -62,5 +64,8 @@ def test_bench_inference_smoke(tmp_path, capsys):
     assert report["memory"][-1]["from_disk_over_memory"] > 0
     (cell,) = report["matrix"]
     assert cell["frame_size"] == 64 and cell["over_picasso"]["cli_from_disk_net"] > 0
+    # each method timed twice in turn, the best of the two reported
+    assert {k: len(v) for k, v in cell["seconds"].items()} == {"cli": 2, "memory": 2, "picasso": 2}
+    assert cell["frames_per_s"]["picasso"] == pytest.approx(cell["frames"] / min(cell["seconds"]["picasso"]))
     assert report["startup"]["predict_s"] > 0 and "gpu" in report
     assert "speed ratio" in capsys.readouterr().out
