@@ -138,6 +138,8 @@ def test_resolution_report_shows_the_oracle_beside_the_methods(limit):
                 "distance_nm": 100,
                 "resolvable_split_llr": 0.514,
                 "resolvable_count_llr": 0.592,
+                "three_frame_gain_above_split_llr": 0.977,
+                "three_frame_gain_above_count_llr": 0.984,
             },
             {
                 "test": "same_pixel",
@@ -148,6 +150,8 @@ def test_resolution_report_shows_the_oracle_beside_the_methods(limit):
                 "resolvable_count_llr": 0.032,
                 "recall_reference_split_llr": 0.506,
                 "recall_reference_count_llr": 0.513,
+                "three_frame_gain_above_split_llr": 0.165,
+                "three_frame_gain_above_count_llr": 0.255,
             },
         ],
     }
@@ -156,4 +160,13 @@ def test_resolution_report_shows_the_oracle_beside_the_methods(limit):
     assert "oracle" not in plain
     text = run_resolution.report(pd.DataFrame(rows), saved, oracle)
     assert "| oracle, one frame (bar 8 / 6) | 0.51 / 0.59 | - |" in text  # no oracle row at 200 nm
-    assert "| 5 | 650 | 1.2 | 0.02 / 0.03 | 0.51 / 0.51 |" in text
+    assert "| oracle, three frames, gain only (bar 8 / 6) | 0.98 / 0.98 | - |" in text
+    assert "| 5 | 650 | 1.2 | 0.02 / 0.03 | 0.51 / 0.51 | 0.17 / 0.26 |" in text
+
+
+def test_three_frame_gains_add_the_same_pair_in_the_neighbouring_frames(limit):
+    frame = np.array([0, 1, 2, 5, 1])
+    identity = np.array([7, 7, 7, 7, 8])
+    gain = np.array([1.0, 2.0, 3.0, 4.0, 10.0])
+    # frame 1 of pair 7 adds frames 0 and 2; frame 5 has no neighbours; pair 8 is another pair of emitters
+    assert limit.three_frame_gains(frame, identity, gain).tolist() == [3.0, 6.0, 5.0, 4.0, 10.0]
