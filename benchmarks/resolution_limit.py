@@ -14,7 +14,10 @@ passes the pipeline's bar for a single spot (``split_llr``, or the lower ``count
 sees two) and both fitted emitters lie within the match tolerance of their truths (isolated pairs:
 max(d / 2, 20 nm); same-pixel pairs: 50 nm). The *same-pixel recall reference* scores each emitter of the
 same-pixel pairs as ``run_resolution.py`` does, with the oracle's fits as the localizations: both where the
-pair is resolvable, otherwise the one-emitter fit (which can match one of them).
+pair is resolvable, otherwise the one-emitter fit (which can match one of them). The fraction of pairs whose
+gain passes each bar is also reported without the position check, for one frame and summed over the frames
+just before and after (:func:`three_frame_gains`: an estimate of what a test over the network's three input
+frames could gain).
 
 The oracle knows what no method knows (the true positions as a start, every neighbour), but it also gives
 up what a movie offers: one frame at a time, as the one-or-two test does. A method that reads neighbouring
