@@ -66,7 +66,9 @@ class RefineOptions:
     (0: no test), each at least ``split_significance`` sd bright and at most ``split_max_px`` apart; a pair
     of fits closer than ``split_max_px`` becomes one when two gain at most ``merge_llr``. Where the model's
     count head sees the two (probability at least ``count_p`` of 2+ in their pixel, or an expected count of
-    at least 1.5 over their two pixels), a spot splits above ``count_llr`` instead. Where at least
+    at least 1.5 over their two pixels), a spot splits above ``count_llr`` instead. A spot whose two fitted
+    emitters are found again (within ``split_frames_px``; 0: off) by the test of the frame before or after
+    adds that frame's gain, its bar raised by ``split_frames_llr`` per frame added. Where at least
     ``residual_density`` localizations per µm² are near (None: nowhere), the fit's residual is searched for
     emitters no detection explains (:mod:`.residual_search`); it runs with the one-or-two test only. Two
     localizations closer than ``merge_px`` are one emitter, closer than ``merge_dense_px`` where at least
@@ -88,6 +90,8 @@ class RefineOptions:
     split_max_px: float = 2.0
     count_llr: float = 6.0
     count_p: float = 0.3
+    split_frames_px: float = 0.5
+    split_frames_llr: float = 2.0
     residual_density: float | None = 3.5
     merge_dense_px: float = 0.3
     merge_density: float | None = 8.0

@@ -20,7 +20,9 @@ emitter against two, as classical multi-emitter fitting does (DAOSTORM, SSM-BIC)
   columns); anything else keeps the values of the joint fit of :mod:`.refine`.
 
 A model with a count head (emitters per camera pixel: 0, 1, 2+) lowers the bar of a single spot to
-``count_llr`` where the head sees the two fitted emitters (:func:`count_sees_two`).
+``count_llr`` where the head sees the two fitted emitters (:func:`count_sees_two`). A single spot whose two
+fitted emitters appear again in the test of the frame before or after (within ``split_frames_px``) adds that
+test's gain to its own, and its bar rises by ``split_frames_llr`` per frame added (:mod:`.frame_support`).
 
 The second emitter of a single spot is seeded along the major axis of its second moments (background and
 neighbours removed), half a separation either side, where ``var_major - var_minor = (d / 2)^2`` puts two
@@ -42,6 +44,7 @@ import torch
 
 from ..camera import CameraConfig, pixel_variance
 from .fisher_scoring import StepBounds, fit_spots, information
+from .frame_support import neighbour_frame_gain
 from .gaussian_psf import crlb_sd, draw_spots, gather_boxes, profile, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
@@ -238,12 +241,30 @@ def resolve_close(
     thr = torch.full((len(members),), float(opt.split_llr))
     if count is not None:
         thr[count_sees_two(count, bidx[a], two, c0, r0, opt.count_p)] = float(opt.count_llr)
+    gain, thr = _with_frame_support(gain, thr, two, c0, r0, table["frame"].to_numpy()[a], is_pair, opt)
     radius = MergeRadius(bidx, x, y, img.shape, px, opt)
     split = _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt, radius)
     split = split.numpy()
     one_ok = torch.isfinite(one).all(1).numpy() & (torch.isfinite(fisher1).flatten(1).all(1).numpy())
     merge = is_pair & ~split & one_ok & (gain <= opt.merge_llr).numpy()
     return _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, px)
+
+
+def _with_frame_support(gain, thr, two, c0, r0, frame, is_pair, opt: RefineOptions):
+    """The gains and bars of the single spots with the support of the neighbouring frames
+    (:mod:`.frame_support`): a spot whose two emitters appear again in the frame before or after gains
+    that frame's gain too, and its bar rises by ``split_frames_llr`` per frame added."""
+    if opt.split_frames_px <= 0:
+        return gain, thr
+    t = two.double().numpy()
+    corner = np.stack([c0, r0], 1)
+    usable = ~is_pair & np.isfinite(t).all(1) & np.isfinite(gain.numpy())
+    summed, added = neighbour_frame_gain(
+        frame, t[:, 0:2] + corner, t[:, 3:5] + corner, gain.numpy(), usable, float(opt.split_frames_px)
+    )
+    support = torch.from_numpy(added > 0)
+    gain = torch.where(support, torch.from_numpy(summed).to(gain.dtype), gain)
+    return gain, thr + float(opt.split_frames_llr) * torch.from_numpy(added).to(thr.dtype)
 
 
 def count_sees_two(

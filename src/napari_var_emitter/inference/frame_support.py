@@ -1,0 +1,61 @@
+"""Support from the neighbouring frames for a spot tested as one emitter or two.
+
+An emitter of SMLM data stays on for a few frames, and so does a close pair. One frame of a pair 75-100 nm
+apart often gains too little from a second emitter to pass the bar that keeps isolated emitters whole
+(docs/model.md, section 17), but the same spot, tested in the frames just before and after, shows the same
+two emitters again. Where it does (the two fitted emitters of the neighbouring frame's test lie within a
+radius of this frame's, in either order), its gain is added, and the bar rises for every frame added, so a
+single emitter, whose two-emitter fits point anywhere from frame to frame, seldom gathers support by
+chance. Only tests of the same call (the frames of one batch) support each other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .neighbours import pairs_within
+
+
+def neighbour_frame_gain(
+    frame: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    gain: np.ndarray,
+    usable: np.ndarray,
+    radius_px: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each test (a single spot in movie frame ``frame`` (G,), its two-emitter fit's emitters at
+    ``first`` and ``second`` (G, 2) pixels, its ``gain`` (G,)), the gain plus the best gain of the ``usable``
+    tests of the frames just before and just after whose two emitters both lie within ``radius_px`` of this
+    test's (in either order); and how many neighbouring frames were added (0, 1 or 2). Tests that are not
+    ``usable`` neither give nor get support."""
+    own = np.asarray(gain, np.float64)  # a neighbour lends its own frame's gain, not what it gathered
+    summed = own.copy()
+    added = np.zeros(len(summed), np.int64)
+    idx = np.flatnonzero(usable)
+    if radius_px <= 0 or len(idx) < 2:
+        return summed, added
+    mid = (first[idx] + second[idx]) / 2
+    f = np.asarray(frame, np.int64)[idx]
+    n = len(idx)
+    for step in (-1, 1):
+        # the usable tests, and again as if they were ``step`` frames earlier: a pair across the two halves
+        # is a test of frame f and one of frame f + step at about the same place
+        close = pairs_within(
+            np.concatenate([f, f - step]), np.tile(mid[:, 0], 2), np.tile(mid[:, 1], 2), radius_px
+        )
+        close = close[(close[:, 0] < n) & (close[:, 1] >= n)]
+        i, j = idx[close[:, 0]], idx[close[:, 1] - n]
+        same = np.maximum(_dist(first[i], first[j]), _dist(second[i], second[j]))
+        swapped = np.maximum(_dist(first[i], second[j]), _dist(second[i], first[j]))
+        keep = np.minimum(same, swapped) <= radius_px
+        best = np.full(len(summed), -np.inf)
+        np.maximum.at(best, i[keep], own[j[keep]])
+        has = np.isfinite(best)
+        summed[has] += best[has]
+        added[has] += 1
+    return summed, added
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1])
