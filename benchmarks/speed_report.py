@@ -69,8 +69,12 @@ def speed_section(out_dir: Path) -> str:
     if not path.is_file():
         return f"Not run yet: `{BENCH_COMMAND}`."
     r = json.loads(path.read_text())
+    repeats = len(((r.get("matrix") or [{}])[0].get("seconds") or {}).get("cli", [None]))
+    command = (
+        BENCH_COMMAND.replace(" --json", f" --repeats {repeats} --json") if repeats > 1 else BENCH_COMMAND
+    )
     lines = [
-        f"Produced by `{BENCH_COMMAND}`",
+        f"Produced by `{command}`",
         "(and `python benchmarks/profile_predict.py --on-disk --json docs/benchmarks/profile.json`).",
         f"Machine: {_machine(r)}.",
         "",
