@@ -13,6 +13,7 @@ import torch
 from _models_helpers import tiny_var
 from napari_var_emitter.camera import adu_to_photons
 from napari_var_emitter.evaluation.matching import match
+from napari_var_emitter.inference.frame_support import FrameSupport
 from napari_var_emitter.inference.refine import RefineOptions, refine_gaussian
 from napari_var_emitter.simulation import SimulationConfig, simulate
 
@@ -194,10 +195,11 @@ def test_the_predictor_hands_the_count_heads_probabilities_to_the_fit(monkeypatc
     from napari_var_emitter.inference import predictor as predictor_module
     from napari_var_emitter.models import build_model
 
-    seen = []
+    seen, supports = [], []
 
-    def spy(table, frames, ids, px, camera=None, options=None, count=None):
+    def spy(table, frames, ids, px, camera=None, options=None, count=None, support=None):
         seen.append(None if count is None else tuple(count.shape))
+        supports.append(support)
         return table
 
     monkeypatch.setattr(predictor_module, "refine_gaussian", spy)
@@ -213,3 +215,7 @@ def test_the_predictor_hands_the_count_heads_probabilities_to_the_fit(monkeypatc
         pred = predictor_module.Predictor(model, device="cpu", refine=True, split=split, batch_size=3)
         pred.predict(movie)
         assert seen == [expected, expected]
+    # the batches of one run share the neighbouring frames' support; a new run starts afresh
+    assert supports[-1] is supports[-2] and isinstance(supports[-1], FrameSupport)
+    pred.predict(movie)
+    assert supports[-1] is supports[-2] and supports[-1] is not supports[-3]

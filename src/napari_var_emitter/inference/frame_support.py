@@ -6,14 +6,37 @@ apart often gains too little from a second emitter to pass the bar that keeps is
 two emitters again. Where it does (the two fitted emitters of the neighbouring frame's test lie within a
 radius of this frame's, in either order), its gain is added, and the bar rises for every frame added, so a
 single emitter, whose two-emitter fits point anywhere from frame to frame, seldom gathers support by
-chance. Only tests of the same call (the frames of one batch) support each other.
+chance. Within a batch of frames every test has both neighbours; across batches (:class:`FrameSupport`,
+which the predictor carries from one batch to the next) the first frame of a batch gets the support of the
+last frame of the batch before, but that last frame does not wait for the next batch.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from .neighbours import pairs_within
+
+
+@dataclass
+class FrameTests:
+    """Tests of single spots that can lend their gain to the next batch's: movie ``frame`` (K,), the two
+    fitted emitters ``first`` and ``second`` (K, 2, pixels) and ``gain`` (K,)."""
+
+    frame: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    first: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    second: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    gain: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass
+class FrameSupport:
+    """What one batch's tests hand to the next (the tests of its last frame); one per run of consecutive
+    batches, fresh for every run."""
+
+    last: FrameTests = field(default_factory=FrameTests)
 
 
 def neighbour_frame_gain(
@@ -23,18 +46,25 @@ def neighbour_frame_gain(
     gain: np.ndarray,
     usable: np.ndarray,
     radius_px: float,
+    lenders: FrameTests | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each test (a single spot in movie frame ``frame`` (G,), its two-emitter fit's emitters at
     ``first`` and ``second`` (G, 2) pixels, its ``gain`` (G,)), the gain plus the best gain of the ``usable``
     tests of the frames just before and just after whose two emitters both lie within ``radius_px`` of this
     test's (in either order); and how many neighbouring frames were added (0, 1 or 2). Tests that are not
-    ``usable`` neither give nor get support."""
+    ``usable`` neither give nor get support; ``lenders`` (an earlier batch's tests) only give."""
+    n_own = len(gain)
+    if lenders is not None and len(lenders.frame):
+        frame = np.concatenate([np.asarray(frame, np.int64), lenders.frame])
+        first, second = np.concatenate([first, lenders.first]), np.concatenate([second, lenders.second])
+        gain = np.concatenate([np.asarray(gain, np.float64), lenders.gain])
+        usable = np.concatenate([usable, np.ones(len(lenders.frame), bool)])
     own = np.asarray(gain, np.float64)  # a neighbour lends its own frame's gain, not what it gathered
     summed = own.copy()
     added = np.zeros(len(summed), np.int64)
     idx = np.flatnonzero(usable)
     if radius_px <= 0 or len(idx) < 2:
-        return summed, added
+        return summed[:n_own], added[:n_own]
     mid = (first[idx] + second[idx]) / 2
     f = np.asarray(frame, np.int64)[idx]
     n = len(idx)
@@ -54,7 +84,16 @@ def neighbour_frame_gain(
         has = np.isfinite(best)
         summed[has] += best[has]
         added[has] += 1
-    return summed, added
+    return summed[:n_own], added[:n_own]
+
+
+def last_frame_tests(
+    frame: np.ndarray, first: np.ndarray, second: np.ndarray, gain: np.ndarray, usable
+) -> FrameTests:
+    """The ``usable`` tests of the latest frame among ``frame`` (what the next batch can lean on)."""
+    frame = np.asarray(frame, np.int64)
+    keep = np.asarray(usable, bool) & (frame == frame.max()) if len(frame) else np.zeros(0, bool)
+    return FrameTests(frame[keep], first[keep], second[keep], np.asarray(gain, np.float64)[keep])
 
 
 def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ from ..errors import InputFileError, ParameterError
 from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
 from .batching import auto_batch_size, check_batch_size
+from .frame_support import FrameSupport
 from .pipeline import StageWorker
 from .postprocess import empty_table, localize
 from .refine import RefineOptions, refine_gaussian
@@ -202,6 +203,7 @@ class Predictor:
         self._run_options = self.refine_options  # this run's settings (the PSF check may change them)
         self._psf_pending = False  # whether this run's PSF check still gathers spots
         self._psf_spots: dict[tuple[int, int], np.ndarray] = {}  # its spots' shapes by camera pixel
+        self._frame_support = FrameSupport()  # what the one-or-two test carries from batch to batch
         self.n_frames = int(getattr(self.model, "n_frames", 1))
         self.tile_size = getattr(self.model, "tile_size", None)
         self.margin = int(getattr(self.model, "margin", 0) or 0)
@@ -367,6 +369,7 @@ class Predictor:
         self._run_options = self.refine_options
         self._psf_pending = self.refine and self.refine_options.split_llr > 0
         self._psf_spots = {}
+        self._frame_support = FrameSupport()  # fresh for every run
         all_idx = np.asarray(rng, dtype=np.int64)
         half = self.n_frames // 2
         span = batch * abs(rng.step) + 2 * half  # frames one batch reads
@@ -445,7 +448,14 @@ class Predictor:
                     if note is not None:
                         notes.append(note)
                 table = refine_gaussian(
-                    table, centre, idx, px, self.camera, self._run_options, count=outs.get("count")
+                    table,
+                    centre,
+                    idx,
+                    px,
+                    self.camera,
+                    self._run_options,
+                    count=outs.get("count"),
+                    support=self._frame_support,
                 )
             if self.max_sigma_nm is not None and "sigma_x_nm" in table:
                 worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])

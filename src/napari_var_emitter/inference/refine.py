@@ -46,6 +46,7 @@ import torch
 
 from ..camera import CameraConfig
 from .fisher_scoring import StepBounds, fit_spots, information, neighbour_spots, scoring_steps
+from .frame_support import FrameSupport
 from .gaussian_psf import crlb_sd, gather_boxes, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
@@ -105,12 +106,14 @@ def refine_gaussian(
     camera: CameraConfig | None = None,
     options: RefineOptions | None = None,
     count: torch.Tensor | None = None,
+    support: FrameSupport | None = None,
 ) -> pd.DataFrame:
     """Refine ``table`` (nm, rows of the frames ``frame_ids``) on ``frames`` (B, H, W) photons, where
     ``frames[b]`` is frame ``frame_ids[b]``. Returns a new table: x/y/photons/bg (and sigma_x/y/photons when
     present) replaced where the fit converged, double detections of one emitter merged into one row; every
     other column kept as it was. ``count`` (B, 3, H, W): a count head's probabilities of 0, 1 and 2 or more
-    emitters per camera pixel, for the test of one emitter against two."""
+    emitters per camera pixel, for the test of one emitter against two; ``support``: what the previous batch
+    of consecutive frames lends that test (:class:`.frame_support.FrameSupport`; None: this batch only)."""
     opt = options or RefineOptions()
     if len(table) == 0:
         return table
@@ -128,7 +131,9 @@ def refine_gaussian(
         found = np.ones(len(new_rows), bool)
         bidx, width = np.concatenate([bidx, new_rows]), np.concatenate([width, new_width])
         fitted, significant = np.concatenate([fitted, found]), np.concatenate([significant, found])
-    out = resolve_close(out, img, bidx, width, fitted, significant, pixel_size_nm, camera, opt, count)
+    out = resolve_close(
+        out, img, bidx, width, fitted, significant, pixel_size_nm, camera, opt, count, support
+    )
     return out.sort_values("frame", kind="stable", ignore_index=True) if len(new_rows) else out
 
 

@@ -44,7 +44,7 @@ import torch
 
 from ..camera import CameraConfig, pixel_variance
 from .fisher_scoring import StepBounds, fit_spots, information
-from .frame_support import neighbour_frame_gain
+from .frame_support import FrameSupport, last_frame_tests, neighbour_frame_gain
 from .gaussian_psf import crlb_sd, draw_spots, gather_boxes, profile, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
@@ -192,12 +192,15 @@ def resolve_close(
     camera: CameraConfig | None,
     opt: RefineOptions,
     count: torch.Tensor | None = None,
+    support: FrameSupport | None = None,
 ) -> pd.DataFrame:
     """One emitter or two for every fitted localization and every close pair of them (see the module
     docstring). ``table`` is the fitted table (nm), ``img`` (B, H, W) photons, ``bidx`` the frame of each
     row in ``img``, ``width_px`` each row's fitted PSF width, ``fitted`` where its fit converged,
     ``significant`` where it counts in its neighbours' models, ``count`` a count head's (B, 3, H, W)
-    probabilities of 0, 1 and 2+ emitters per camera pixel (or None). Returns the new table."""
+    probabilities of 0, 1 and 2+ emitters per camera pixel (or None), ``support`` what the previous batch
+    of a run lends to this one (:class:`.frame_support.FrameSupport`, updated here; None: this call only).
+    Returns the new table."""
     if len(table) == 0:
         return table
     _, h, w = img.shape
@@ -241,7 +244,8 @@ def resolve_close(
     thr = torch.full((len(members),), float(opt.split_llr))
     if count is not None:
         thr[count_sees_two(count, bidx[a], two, c0, r0, opt.count_p)] = float(opt.count_llr)
-    gain, thr = _with_frame_support(gain, thr, two, c0, r0, table["frame"].to_numpy()[a], is_pair, opt)
+    frame = table["frame"].to_numpy()[a]
+    gain, thr = _with_frame_support(gain, thr, two, c0, r0, frame, is_pair, opt, support)
     radius = MergeRadius(bidx, x, y, img.shape, px, opt)
     split = _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt, radius)
     split = split.numpy()
@@ -250,18 +254,24 @@ def resolve_close(
     return _rebuild(table, members, split, merge, one, fisher1, two, fisher2, c0, r0, px)
 
 
-def _with_frame_support(gain, thr, two, c0, r0, frame, is_pair, opt: RefineOptions):
+def _with_frame_support(
+    gain, thr, two, c0, r0, frame, is_pair, opt: RefineOptions, support: FrameSupport | None
+):
     """The gains and bars of the single spots with the support of the neighbouring frames
     (:mod:`.frame_support`): a spot whose two emitters appear again in the frame before or after gains
-    that frame's gain too, and its bar rises by ``split_frames_llr`` per frame added."""
+    that frame's gain too, and its bar rises by ``split_frames_llr`` per frame added. ``support`` (or None)
+    lends the previous batch's last frame and takes this batch's."""
     if opt.split_frames_px <= 0:
         return gain, thr
     t = two.double().numpy()
     corner = np.stack([c0, r0], 1)
+    first, second = t[:, 0:2] + corner, t[:, 3:5] + corner
     usable = ~is_pair & np.isfinite(t).all(1) & np.isfinite(gain.numpy())
-    summed, added = neighbour_frame_gain(
-        frame, t[:, 0:2] + corner, t[:, 3:5] + corner, gain.numpy(), usable, float(opt.split_frames_px)
-    )
+    lenders = support.last if support is not None else None
+    radius = float(opt.split_frames_px)
+    summed, added = neighbour_frame_gain(frame, first, second, gain.numpy(), usable, radius, lenders)
+    if support is not None:
+        support.last = last_frame_tests(frame, first, second, gain.numpy(), usable)
     support = torch.from_numpy(added > 0)
     gain = torch.where(support, torch.from_numpy(summed).to(gain.dtype), gain)
     return gain, thr + float(opt.split_frames_llr) * torch.from_numpy(added).to(thr.dtype)
