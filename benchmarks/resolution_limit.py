@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from napari_var_emitter.camera import adu_to_photons  # noqa: E402
 from napari_var_emitter.checkpoints import default_checkpoint_path, load_model  # noqa: E402
-from napari_var_emitter.inference.gaussian_psf import draw_spots, gather_boxes, profile  # noqa: E402
+from napari_var_emitter.inference.gaussian_psf import gather_boxes  # noqa: E402
 from napari_var_emitter.inference.refine import RefineOptions  # noqa: E402
-from napari_var_emitter.inference.two_emitters import fit_model, log_likelihood  # noqa: E402
+from napari_var_emitter.inference.two_emitters import fit_model, log_likelihood, rest_model  # noqa: E402
 from run_all import REGIMES  # noqa: E402
 from run_resolution import (  # noqa: E402
     DENSITIES,
@@ -53,6 +53,7 @@ from run_resolution import (  # noqa: E402
     PAIR_PHOTONS,
     density_movie,
     pair_movie,
+    pixel_key,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,14 +81,8 @@ def oracle_test(
     c0 = np.clip(np.rint(cx).astype(np.int64) - half, 0, w - box)
     r0 = np.clip(np.rint(cy).astype(np.int64) - half, 0, h - box)
     d = gather_boxes(img, f[a], r0, c0, box).reshape(len(pairs), -1)
-    model, pad = draw_spots(img.shape, f, x, y, n, s)
-    rest = gather_boxes(model, f[a], r0 + pad, c0 + pad, box)
-    k = torch.arange(box, dtype=torch.float32)[None]
-    for j in (a, b):  # the two emitters' own spots out of the model of everything else
-        ex = profile(k, _t(x[j] - c0)[:, None], _t(s[j])[:, None])[0]
-        ey = profile(k, _t(y[j] - r0)[:, None], _t(s[j])[:, None])[0]
-        rest -= _t(n[j])[:, None, None] * ey[:, :, None] * ex[:, None, :]
-    rest = rest.clamp(min=0).reshape(len(pairs), -1)
+    # every other true emitter, as the pipeline's test models the other localizations
+    rest = rest_model(c0, r0, f[a], pairs, x, y, n, s, f, np.ones(len(f), bool), img.shape, box)
     bg_t = torch.full((len(pairs),), float(bg))
     one0 = torch.stack([_t(cx - c0), _t(cy - r0), _t(n[a] + n[b]), bg_t, _t((s[a] + s[b]) / 2)], 1)
     own_a, own_b = (torch.stack([_t(x[j] - c0), _t(y[j] - r0), _t(n[j])], 1) for j in (a, b))
@@ -120,13 +115,7 @@ def resolvable(result: dict, truth: pd.DataFrame, pairs: np.ndarray, bar: float,
 def same_pixel_pairs(truth: pd.DataFrame, px_nm: float) -> tuple[np.ndarray, int]:
     """(G, 2) the rows of emitters that share a camera pixel with exactly one other of the same frame, and
     how many emitters share a pixel with two or more others (not scored)."""
-    key = pd.DataFrame(
-        {
-            "f": truth["frame"].to_numpy(np.int64),
-            "r": np.floor(truth["y_nm"].to_numpy(float) / px_nm).astype(np.int64),
-            "c": np.floor(truth["x_nm"].to_numpy(float) / px_nm).astype(np.int64),
-        }
-    )
+    key = pixel_key(truth, px_nm)
     size = key.groupby(["f", "r", "c"])["f"].transform("size").to_numpy()
     two = np.flatnonzero(size == 2)
     order = two[np.lexsort((key["c"].to_numpy()[two], key["r"].to_numpy()[two], key["f"].to_numpy()[two]))]

@@ -126,16 +126,20 @@ def pair_metrics(pred: pd.DataFrame, truth: pd.DataFrame, distance_nm: float, ho
     return {"resolved": float(both.mean()), "rmse_nm": float(err), "n_pairs": int(len(both))}
 
 
-def same_pixel_mask(truth: pd.DataFrame, px_nm: float) -> np.ndarray:
-    """True for emitters that share a camera pixel with another emitter of the same frame."""
-    key = pd.DataFrame(
+def pixel_key(truth: pd.DataFrame, px_nm: float) -> pd.DataFrame:
+    """Each emitter's frame ``f`` and camera pixel (row ``r``, column ``c``)."""
+    return pd.DataFrame(
         {
             "f": truth["frame"].to_numpy(np.int64),
             "r": np.floor(truth["y_nm"].to_numpy(float) / px_nm).astype(np.int64),
             "c": np.floor(truth["x_nm"].to_numpy(float) / px_nm).astype(np.int64),
         }
     )
-    return key.duplicated(keep=False).to_numpy()
+
+
+def same_pixel_mask(truth: pd.DataFrame, px_nm: float) -> np.ndarray:
+    """True for emitters that share a camera pixel with another emitter of the same frame."""
+    return pixel_key(truth, px_nm).duplicated(keep=False).to_numpy()
 
 
 def density_metrics(pred: pd.DataFrame, truth: pd.DataFrame, px_nm: float) -> dict:

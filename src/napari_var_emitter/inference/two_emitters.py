@@ -160,7 +160,7 @@ def _groups(rows: np.ndarray, bidx: np.ndarray, x: np.ndarray, y: np.ndarray, ra
     return np.concatenate([np.stack([single, np.full(len(single), -1)], 1), matched]).astype(np.int64)
 
 
-def _rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int) -> torch.Tensor:
+def rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int) -> torch.Tensor:
     """(G, box*box) model of the localizations ``use`` (K,) bool, other than each group's ``members``, in the
     group boxes with corners ``c0``, ``r0`` in frames ``gframe``: every such localization's spot is drawn
     (to 3 sigma) into a model of its frame, the boxes are read out and their members' own spots taken off."""
@@ -221,7 +221,7 @@ def resolve_close(
     c0 = np.clip(np.rint(cx_f).astype(np.int64) - half, 0, w - box)
     r0 = np.clip(np.rint(cy_f).astype(np.int64) - half, 0, h - box)
     d = gather_boxes(img, bidx[a], r0, c0, box).reshape(len(members), -1)
-    rest = _rest_model(c0, r0, bidx[a], members, x, y, n, s, bidx, significant, img.shape, box)
+    rest = rest_model(c0, r0, bidx[a], members, x, y, n, s, bidx, significant, img.shape, box)
     bg_g = np.where(np.isfinite(bg[a]) & (bg[a] > 0), bg[a], np.median(d.numpy(), axis=1))
 
     def t(v):
@@ -266,12 +266,12 @@ def _with_frame_support(
     t = two.double().numpy()
     corner = np.stack([c0, r0], 1)
     first, second = t[:, 0:2] + corner, t[:, 3:5] + corner
-    usable = ~is_pair & np.isfinite(t).all(1) & np.isfinite(gain.numpy())
+    g = gain.numpy()
+    usable = ~is_pair & np.isfinite(t).all(1) & np.isfinite(g)
     lenders = support.last if support is not None else None
-    radius = float(opt.split_frames_px)
-    summed, added = neighbour_frame_gain(frame, first, second, gain.numpy(), usable, radius, lenders)
+    summed, added = neighbour_frame_gain(frame, first, second, g, usable, float(opt.split_frames_px), lenders)
     if support is not None:
-        support.last = last_frame_tests(frame, first, second, gain.numpy(), usable)
+        support.last = last_frame_tests(frame, first, second, g, usable)
     support = torch.from_numpy(added > 0)
     gain = torch.where(support, torch.from_numpy(summed).to(gain.dtype), gain)
     return gain, thr + float(opt.split_frames_llr) * torch.from_numpy(added).to(thr.dtype)
