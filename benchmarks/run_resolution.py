@@ -88,15 +88,24 @@ def pair_truth(
 
 
 def pair_movie(
-    p_i: int, d_i: int, distance_nm: float, photons: float, n_sets: int, camera, px_nm: float, sigma_px
+    p_i: int,
+    d_i: int,
+    distance_nm: float,
+    photons: float,
+    n_sets: int,
+    camera,
+    px_nm: float,
+    sigma_px,
+    frame_px: int = 64,
 ):
-    """The held-out pair movie of photon level ``p_i`` and distance ``d_i``: (truth with ``pair``, movie)."""
+    """The held-out pair movie of photon level ``p_i`` and distance ``d_i``: (truth with ``pair``, movie);
+    ``frame_px`` square frames (64 in this benchmark; larger in ``large_frames.py``)."""
     seed = HELD_OUT_SEED + 100 * p_i + d_i
     truth = pair_truth(
-        distance_nm, photons, n_sets, PAIR_HOLD, 64, px_nm, sigma_px, np.random.default_rng(seed)
+        distance_nm, photons, n_sets, PAIR_HOLD, frame_px, px_nm, sigma_px, np.random.default_rng(seed)
     )
     cfg = SimulationConfig(
-        frame_size=(64, 64), pixel_size_nm=px_nm, background=(PAIR_BG, PAIR_BG), camera=camera
+        frame_size=(frame_px, frame_px), pixel_size_nm=px_nm, background=(PAIR_BG, PAIR_BG), camera=camera
     )
     n_frames = len(np.unique(truth.frame))
     return truth, simulate(cfg, n_frames=n_frames, seed=seed, emitters=truth.drop(columns="pair"))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from napari_var_emitter.camera import CameraConfig
+from napari_var_emitter.checkpoints import save_checkpoint
 from napari_var_emitter.losses import EmitterTargets
-from napari_var_emitter.models import VARConfig
+from napari_var_emitter.models import VARConfig, build_model
 
 
 def tiny_var(**kw) -> VARConfig:
@@ -49,3 +53,16 @@ def batch(b=2, h=16, w=16, n=3, n_frames=3, bg=50.0, seed=0):
     rng = np.random.default_rng(seed)
     em = [random_emitters(rng, n, h, w) for _ in range(b)]
     return render_frames(em, h, w, bg, n_frames, rng), EmitterTargets.from_lists(em, bg, shape=(h, w))
+
+
+def untrained_checkpoint(path: Path, config) -> Path:
+    """A checkpoint of a freshly initialised model of ``config`` (default camera, 100 nm pixels, the bundled
+    model's PSF range), as the benchmark scripts' smoke tests pass with ``--var`` / ``--unet``."""
+    return save_checkpoint(
+        path,
+        model_config=config.model_dump(),
+        state_dict=build_model(config).state_dict(),
+        camera=CameraConfig(),
+        pixel_size_nm=100.0,
+        simulation={"psf": {"kind": "gaussian", "sigma_px": [1.0, 1.3]}},
+    )

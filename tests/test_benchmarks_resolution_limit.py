@@ -13,11 +13,9 @@ import pandas as pd
 import pytest
 import torch
 
-from _models_helpers import tiny_var
+from _models_helpers import tiny_var, untrained_checkpoint
 from napari_var_emitter.camera import CameraConfig, adu_to_photons
-from napari_var_emitter.checkpoints import save_checkpoint
 from napari_var_emitter.inference.refine import RefineOptions
-from napari_var_emitter.models import build_model
 
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -88,14 +86,7 @@ def test_same_pixel_reference_counts_one_when_unresolved(limit):
 
 def test_main_writes_pairs_and_same_pixel_rows(limit, tmp_path):
     config = tiny_var(n_frames=1)
-    var = save_checkpoint(
-        tmp_path / "var.pt",
-        model_config=config.model_dump(),
-        state_dict=build_model(config).state_dict(),
-        camera=CameraConfig(),
-        pixel_size_nm=100.0,
-        simulation={"psf": {"kind": "gaussian", "sigma_px": [1.0, 1.3]}},
-    )
+    var = untrained_checkpoint(tmp_path / "var.pt", config)
     out = tmp_path / "limit.json"
     assert (
         limit.main(

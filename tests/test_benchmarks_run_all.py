@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from _models_helpers import tiny_var
+from _models_helpers import tiny_var, untrained_checkpoint
 from napari_var_emitter.camera import CameraConfig
 from napari_var_emitter.checkpoints import save_checkpoint
 from napari_var_emitter.models import UNetConfig, build_model
@@ -17,22 +17,11 @@ from napari_var_emitter.models import UNetConfig, build_model
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def _checkpoint(path: Path, config) -> Path:
-    return save_checkpoint(
-        path,
-        model_config=config.model_dump(),
-        state_dict=build_model(config).state_dict(),
-        camera=CameraConfig(),
-        pixel_size_nm=100.0,
-        simulation={"psf": {"kind": "gaussian", "sigma_px": [1.0, 1.3]}},
-    )
-
-
 @pytest.mark.slow  # Picasso's numba compilation dominates (~30-60 s on 2 cores)
 def test_run_all_writes_report_with_every_method(tmp_path, monkeypatch):
     pytest.importorskip("picasso")
-    var = _checkpoint(tmp_path / "var.pt", tiny_var(n_frames=1))
-    unet = _checkpoint(tmp_path / "unet.pt", UNetConfig(n_frames=1, channels=(4, 8)))
+    var = untrained_checkpoint(tmp_path / "var.pt", tiny_var(n_frames=1))
+    unet = untrained_checkpoint(tmp_path / "unet.pt", UNetConfig(n_frames=1, channels=(4, 8)))
     monkeypatch.syspath_prepend(str(BENCH_DIR))
     spec = importlib.util.spec_from_file_location("run_all", BENCH_DIR / "run_all.py")
     run_all = importlib.util.module_from_spec(spec)
@@ -91,7 +80,7 @@ def test_run_3d_writes_report(tmp_path):
 @pytest.mark.slow  # Picasso's numba compilation dominates
 def test_run_resolution_writes_pairs_density_and_same_pixel_recall(tmp_path, monkeypatch):
     pytest.importorskip("picasso")
-    var = _checkpoint(tmp_path / "var.pt", tiny_var(n_frames=1, scales=(1, 2), fine_channels=(4,)))
+    var = untrained_checkpoint(tmp_path / "var.pt", tiny_var(n_frames=1, scales=(1, 2), fine_channels=(4,)))
     monkeypatch.syspath_prepend(str(BENCH_DIR))
     spec = importlib.util.spec_from_file_location("run_resolution", BENCH_DIR / "run_resolution.py")
     run_resolution = importlib.util.module_from_spec(spec)

@@ -47,7 +47,12 @@ def add_parser(subparsers) -> None:
         "--pixel-size", type=float, metavar="NM", help="camera pixel size in nm (overrides the file)"
     )
     p.add_argument("--frames", type=int, nargs=2, metavar=("START", "STOP"), help="frame range [START, STOP)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="frames per batch (default: from free memory)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="frames per batch (default: from free memory; at least 8 where their maps fit)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument(
         "--max-sigma-nm", type=float, metavar="NM", help="drop localizations less certain than this"

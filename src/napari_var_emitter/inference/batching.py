@@ -9,7 +9,7 @@ import torch
 
 from ..errors import ParameterError
 
-__all__ = ["free_memory_bytes", "auto_batch_size", "check_batch_size"]
+__all__ = ["free_memory_bytes", "auto_batch_size", "frames_per_batch", "check_batch_size", "SUPPORT_FRAMES"]
 
 #: activations held per output value during a forward pass (a deliberately generous rule of thumb)
 _ACTIVATION_FACTOR = 8
@@ -17,6 +17,10 @@ _MAX_BATCH = 256
 #: input pixels per forward pass on the CPU: larger batches ran slower (64x64 frames, 1 thread: 8-32 frames
 #: per pass ~200 frames/s, 64 frames ~150), since the activations no longer fit the caches
 _CPU_MAX_PIXELS = 1 << 17
+#: frames a batch holds at least where its maps fit ``_SUPPORT_BUDGET``: the PSF fit's one-or-two test leans
+#: on each frame's neighbours, and a batch's last frame has no next frame (docs/model.md, section 17)
+SUPPORT_FRAMES = 8
+_SUPPORT_BUDGET = 256 << 20
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -50,6 +54,25 @@ def auto_batch_size(
     if device.type != "cuda":
         n = min(n, (1 << 30) // max(per_frame, 1), _CPU_MAX_PIXELS // max(h * w, 1))
     return int(max(1, min(_MAX_BATCH, n)))
+
+
+def frames_per_batch(
+    model: torch.nn.Module,
+    frame_shape: tuple[int, int],
+    per_pass: int,
+    device: torch.device,
+    scales: tuple[int, ...] | list[int] | None = None,
+    min_frames: int = SUPPORT_FRAMES,
+) -> int:
+    """Frames per batch: the ``per_pass`` frames one forward pass takes (from :func:`auto_batch_size`), but
+    at least ``min_frames`` where their output maps (all ``scales``) fit 256 MiB and a quarter of free
+    memory. Large frames then still give most frames of a batch both neighbours in the PSF fit's test of
+    one emitter against two (the forward pass runs the batch in chunks of ``per_pass`` frames or windows)."""
+    h, w = frame_shape
+    scales = tuple(getattr(model, "scales", (1,)) if scales is None else scales)
+    maps = getattr(model, "n_channels", 10) * h * w * sum(f * f for f in scales) * 4
+    budget = min(_SUPPORT_BUDGET, free_memory_bytes(device) // 4)
+    return int(max(1, per_pass, min(min_frames, budget // max(maps, 1))))
 
 
 def check_batch_size(batch_size: int | None) -> int | None:

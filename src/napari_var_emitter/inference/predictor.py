@@ -28,7 +28,7 @@ from ..devices import denormals_flushed, keep_freed_memory, resolve_device
 from ..errors import InputFileError, ParameterError
 from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
-from .batching import auto_batch_size, check_batch_size
+from .batching import SUPPORT_FRAMES, auto_batch_size, check_batch_size, frames_per_batch
 from .frame_support import FrameSupport
 from .pipeline import StageWorker
 from .postprocess import empty_table, localize
@@ -129,6 +129,12 @@ class Predictor:
     mixed precision (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on
     for CUDA only. Post-processing and the fit always run in float32.
     """
+
+    support_frames: int = SUPPORT_FRAMES
+    """The automatic batch holds at least this many frames where their maps fit
+    (:func:`.batching.frames_per_batch`): the PSF fit's test of one emitter against two leans on the frames
+    around each frame, which it finds within a batch. 1: a batch holds what one forward pass takes (what
+    ``benchmarks/large_frames.py`` compares with)."""
 
     def __init__(
         self,
@@ -357,14 +363,17 @@ class Predictor:
         tile = self.tile_size
         if tile:
             n_tiles = len(plan_axis(h, tile, self.margin)) * len(plan_axis(w, tile, self.margin))
-            max_windows = self.batch_size or auto_batch_size(
-                self.model, (tile, tile), self.device, scales=computed
-            )
-            batch = self.batch_size or max(1, max_windows // n_tiles)
+            max_windows = auto_batch_size(self.model, (tile, tile), self.device, scales=computed)
+            if self.batch_size:  # the batch the user set, in passes of at most the automatic size
+                max_windows = min(max_windows, self.batch_size * n_tiles)
+            per_pass = max(1, max_windows // n_tiles)
         else:
-            batch = max_windows = self.batch_size or auto_batch_size(
+            per_pass = max_windows = self.batch_size or auto_batch_size(
                 self.model, (h, w), self.device, scales=computed
             )
+        batch = self.batch_size or frames_per_batch(
+            self.model, (h, w), per_pass, self.device, computed, self.support_frames
+        )
         self.warnings = []
         self._run_options = self.refine_options
         self._psf_pending = self.refine and self.refine_options.split_llr > 0
