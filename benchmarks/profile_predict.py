@@ -74,13 +74,11 @@ def _hook_module(timers: Timers, name: str, module: Any) -> None:
 def instrument(predictor: Any, timers: Timers) -> None:
     """Wrap the predictor's stages and hook the model's parts (VAR: encoder/transformer/decoder/fine)."""
     from napari_var_emitter.inference import predictor as pm
-    from napari_var_emitter.inference import tiling
     from napari_var_emitter.models import var as var_module
 
     pm.localize = timers.wrap("postprocess", pm.localize)
     pm.refine_gaussian = timers.wrap("refine", pm.refine_gaussian)
     pm.forward_tiled = timers.wrap("forward_tiled", pm.forward_tiled)
-    tiling._run_chunked = timers.wrap("forward_chunks", tiling._run_chunked)
     predictor._load_batch = timers.wrap("read", predictor._load_batch)
     m = predictor.model
     _hook_module(timers, "model", m)
@@ -110,7 +108,6 @@ def summarise(timers: Timers, total: float, n_frames: int, overlapped_read: bool
     s = dict(timers.seconds)
     model = s.pop("model", 0.0)
     parts = {k: s.pop(k, 0.0) for k in ("model.encoder", "model.transformer", "model.decoder", "model.fine")}
-    s.pop("forward_chunks", 0.0)
     read = s.pop("read", 0.0)
     stages = {
         "read": 0.0 if overlapped_read else read,

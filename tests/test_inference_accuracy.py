@@ -11,6 +11,7 @@ from _inference_helpers import IDEAL, PX, MatchedFilterModel, isolated_emitters,
 from napari_var_emitter.checkpoints import LoadedModel
 from napari_var_emitter.evaluation import evaluate
 from napari_var_emitter.inference import Predictor
+from napari_var_emitter.inference.tiling import forward_tiled
 
 torch.set_num_threads(1)
 
@@ -68,3 +69,19 @@ def test_emitter_at_frame_edge_and_tiny_frames():
     assert r["rmse_lat"] < 40.0  # the fixed filter's window is truncated 1.5 px from the edge
     model.tile_size = None
     pd.testing.assert_frame_equal(table, predictor(model, scale=2).predict(movie).table)
+
+
+def test_forward_passes_of_any_size_stitch_the_same_maps():
+    """Tiles of several frames run in passes that split a tile's windows between two passes (7 windows per
+    pass, 5 frames per tile) or whole frames in passes of 2: every map equals the one-pass result."""
+    truth = isolated_emitters(5, (70, 90), per_frame=6, seed=9)
+    x = torch.from_numpy(render_frames(truth, 5, (70, 90), seed=9)).float()[:, None]
+    model = MatchedFilterModel(scales=(1, 2), tile_size=32, margin=8)
+    kw = {"factors": (1, 2), "tile_size": 32, "margin": 8, "p_only": (1,)}
+    one_pass = forward_tiled(model, x, max_batch=1000, **kw)
+    split = forward_tiled(model, x, max_batch=7, **kw)
+    whole = forward_tiled(model, x, max_batch=2, factors=(1, 2), p_only=(1,))
+    assert one_pass[1].shape == (5, 1, 70, 90) and one_pass[2].shape[1:] == (model.n_channels, 140, 180)
+    for f in (1, 2):
+        assert torch.equal(split[f], one_pass[f])
+        assert torch.allclose(whole[f], one_pass[f], atol=1e-4)

@@ -17,10 +17,14 @@ _MAX_BATCH = 256
 #: input pixels per forward pass on the CPU: larger batches ran slower (64x64 frames, 1 thread: 8-32 frames
 #: per pass ~200 frames/s, 64 frames ~150), since the activations no longer fit the caches
 _CPU_MAX_PIXELS = 1 << 17
-#: frames a batch holds at least where its maps fit ``_SUPPORT_BUDGET``: the PSF fit's one-or-two test leans
+#: frames a batch holds at least where they fit ``_SUPPORT_BUDGET``: the PSF fit's one-or-two test leans
 #: on each frame's neighbours, and a batch's last frame has no next frame (docs/model.md, section 17)
 SUPPORT_FRAMES = 8
-_SUPPORT_BUDGET = 256 << 20
+_SUPPORT_BUDGET = 512 << 20
+#: memory per value of a frame's output maps that a batch holds through a run: the stitched maps, the
+#: post-processing's temporaries and the pipeline's second batch (peak RSS measured: ~2.5x at 256 x 256
+#: and 512 x 512, docs/benchmarks/speed_notes.md)
+_BATCH_MEMORY_FACTOR = 3
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -65,14 +69,15 @@ def frames_per_batch(
     min_frames: int = SUPPORT_FRAMES,
 ) -> int:
     """Frames per batch: the ``per_pass`` frames one forward pass takes (from :func:`auto_batch_size`), but
-    at least ``min_frames`` where their output maps (all ``scales``) fit 256 MiB and a quarter of free
-    memory. Large frames then still give most frames of a batch both neighbours in the PSF fit's test of
-    one emitter against two (the forward pass runs the batch in chunks of ``per_pass`` frames or windows)."""
+    at least ``min_frames`` where they fit 512 MiB and a quarter of free memory (per frame: its output maps
+    at all ``scales`` times ``_BATCH_MEMORY_FACTOR``). Large frames then still give most frames of a batch
+    both neighbours in the PSF fit's test of one emitter against two (the forward pass runs the batch in
+    chunks of ``per_pass`` frames or windows)."""
     h, w = frame_shape
     scales = tuple(getattr(model, "scales", (1,)) if scales is None else scales)
     maps = getattr(model, "n_channels", 10) * h * w * sum(f * f for f in scales) * 4
     budget = min(_SUPPORT_BUDGET, free_memory_bytes(device) // 4)
-    return int(max(1, per_pass, min(min_frames, budget // max(maps, 1))))
+    return int(max(1, per_pass, min(min_frames, budget // max(maps * _BATCH_MEMORY_FACTOR, 1))))
 
 
 def check_batch_size(batch_size: int | None) -> int | None:

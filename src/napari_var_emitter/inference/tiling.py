@@ -11,7 +11,7 @@ background level, which adds no emitters) to the tile size, and the padding is c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -52,22 +52,21 @@ def _pad_to(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return out
 
 
-def _run_chunked(
-    model: torch.nn.Module, x: torch.Tensor, max_batch: int, max_scale: int, count: bool = False
-) -> list[torch.Tensor]:
+def _chunk_outputs(
+    model: torch.nn.Module, x: torch.Tensor, max_batch: int, max_scale: int, scales: list[int], count: bool
+) -> Iterator[tuple[int, dict[int | str, torch.Tensor]]]:
+    """(first sample, outputs by scale and ``"count"``) of each forward pass over ``max_batch`` samples."""
     kw = {"return_count": True} if count else {}
-    chunks = [model(x[i : i + max_batch], max_scale=max_scale, **kw) for i in range(0, x.shape[0], max_batch)]
-    if len(chunks) == 1:
-        return list(chunks[0])
-    return [torch.cat([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+    for i in range(0, x.shape[0], max_batch):
+        outs = list(model(x[i : i + max_batch], max_scale=max_scale, **kw))
+        named: dict[int | str, torch.Tensor] = dict(zip(scales, outs[: len(outs) - count], strict=False))
+        if count:
+            named["count"] = outs[-1]
+        yield i, named
 
 
-def _named(outs: list[torch.Tensor], scales: list[int], count: bool) -> dict[int | str, torch.Tensor]:
-    """The model's output list by scale (the first ones, coarse to fine) and ``"count"`` (the last one)."""
-    named: dict[int | str, torch.Tensor] = dict(zip(scales, outs[: len(outs) - count], strict=False))
-    if count:
-        named["count"] = outs[-1]
-    return named
+def _kept(key: int | str, o: torch.Tensor, p_only: Sequence[int]) -> torch.Tensor:
+    return o[:, :1] if key in p_only else o
 
 
 def forward_tiled(
@@ -92,31 +91,47 @@ def forward_tiled(
     if missing:
         raise ParameterError(f"scale(s) {missing} not produced by this model (it has {scales})")
     b, _, h, w = x.shape
+    keys: list[int | str] = [*factors, *(["count"] if count else [])]
     if tile_size is None:
-        outs = _named(_run_chunked(model, x, max_batch, max(factors), count), scales, count)
-        result = {f: (outs[f][:, :1] if f in p_only else outs[f]) for f in factors}
-        return result | ({"count": outs["count"]} if count else {})
+        if b <= max_batch:  # one pass: its outputs as they are
+            _, outs = next(_chunk_outputs(model, x, max_batch, max(factors), scales, count))
+            return {key: _kept(key, outs[key], p_only) for key in keys}
+        result: dict[int | str, torch.Tensor] = {}
+        for i, outs in _chunk_outputs(model, x, max_batch, max(factors), scales, count):
+            for key in keys:
+                o = _kept(key, outs[key], p_only)
+                if key not in result:
+                    result[key] = o.new_empty(b, *o.shape[1:])
+                result[key][i : i + len(o)] = o
+        return result
     ys, xs = plan_axis(h, tile_size, margin), plan_axis(w, tile_size, margin)
     if len(ys) == len(xs) == 1 and h == tile_size and w == tile_size:  # one window, the frame itself
         return forward_tiled(model, x, factors, None, margin, max_batch, p_only, count)
     xp = _pad_to(x, max(h, tile_size), max(w, tile_size))
+    tiles = [(ty, tx) for ty in ys for tx in xs]
     windows = torch.stack(
-        [xp[..., ty.start : ty.start + tile_size, tx.start : tx.start + tile_size] for ty in ys for tx in xs]
-    )  # (n_tiles, B, F, T, T)
-    outs = _named(_run_chunked(model, windows.flatten(0, 1), max_batch, max(factors), count), scales, count)
-    result: dict[int | str, torch.Tensor] = {}
-    for key in [*factors, *(["count"] if count else [])]:
-        fac = 1 if key == "count" else int(key)
-        o = outs[key]
-        if key in p_only:
-            o = o[:, :1]
-        o = o.unflatten(0, (len(ys) * len(xs), b))
-        full = o.new_empty(b, o.shape[2], h * fac, w * fac)
-        for k, (ty, tx) in enumerate((ty, tx) for ty in ys for tx in xs):  # a few tiles, not pixels
-            y0, y1 = (ty.core_start - ty.start) * fac, (ty.core_stop - ty.start) * fac
-            x0, x1 = (tx.core_start - tx.start) * fac, (tx.core_stop - tx.start) * fac
-            full[..., ty.core_start * fac : ty.core_stop * fac, tx.core_start * fac : tx.core_stop * fac] = o[
-                k, ..., y0:y1, x0:x1
-            ]
-        result[key] = full
+        [xp[..., ty.start : ty.start + tile_size, tx.start : tx.start + tile_size] for ty, tx in tiles]
+    ).flatten(0, 1)  # window k * b + j: tile k of frame j
+    # each pass's window cores go straight into the stitched maps: memory holds the maps and one pass's
+    # outputs, not every window's outputs (which overlap by the margins) and a concatenated copy of them
+    result = {}
+    for i, outs in _chunk_outputs(model, windows, max_batch, max(factors), scales, count):
+        n = next(iter(outs.values())).shape[0]
+        for key in keys:
+            fac = 1 if key == "count" else int(key)
+            o = _kept(key, outs[key], p_only)
+            if key not in result:
+                result[key] = o.new_empty(b, o.shape[1], h * fac, w * fac)
+            full = result[key]
+            for k in range(i // b, (i + n - 1) // b + 1):  # the tiles this pass holds windows of
+                lo, hi = max(i, k * b), min(i + n, (k + 1) * b)
+                ty, tx = tiles[k]
+                y0, y1 = (ty.core_start - ty.start) * fac, (ty.core_stop - ty.start) * fac
+                x0, x1 = (tx.core_start - tx.start) * fac, (tx.core_stop - tx.start) * fac
+                full[
+                    lo - k * b : hi - k * b,
+                    :,
+                    ty.core_start * fac : ty.core_stop * fac,
+                    tx.core_start * fac : tx.core_stop * fac,
+                ] = o[lo - i : hi - i, :, y0:y1, x0:x1]
     return result
