@@ -131,7 +131,7 @@ class Predictor:
     """
 
     support_frames: int = SUPPORT_FRAMES
-    """The automatic batch holds at least this many frames where their maps fit
+    """The automatic batch holds at least this many frames where they fit in memory
     (:func:`.batching.frames_per_batch`): the PSF fit's test of one emitter against two leans on the frames
     around each frame, which it finds within a batch. 1: a batch holds what one forward pass takes (what
     ``benchmarks/large_frames.py`` compares with)."""
