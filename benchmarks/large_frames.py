@@ -7,7 +7,7 @@ The PSF fit's test of one emitter against two leans on the tests of the frames b
 (docs/model.md, section 17), which it finds within a batch; a batch's last frame has no next frame. On the
 CPU a forward pass takes 2^17 input pixels, so a frame of 256 x 256 or more fills a pass by itself, and the
 automatic batch used to hold one frame: every frame leaned on the frame before only. Batches now hold
-``SUPPORT_FRAMES`` frames where their maps fit (``inference.batching.frames_per_batch``), and the forward
+``SUPPORT_FRAMES`` frames where they fit (``inference.batching.frames_per_batch``), and the forward
 pass runs them in chunks of one pass. This benchmark runs the bundled model's default (the PSF fit on) on
 the pair movies of ``run_resolution.py`` (3,000 photons on a background of 50, the same construction and
 scoring) in frames of 256 x 256 and 512 x 512, and on a blinking high-SNR movie at 5 per um^2, once with
