@@ -50,9 +50,7 @@ def auto_batch_size(
     batch on the CPU (bounded memory for long stacks; speed), and at 256 frames.
     """
     h, w = frame_shape
-    scales = tuple(getattr(model, "scales", (1,)) if scales is None else scales)
-    n_ch = getattr(model, "n_channels", 10)
-    per_frame = n_ch * h * w * sum(f * f for f in scales) * 4 * _ACTIVATION_FACTOR
+    per_frame = _map_bytes(model, frame_shape, scales) * _ACTIVATION_FACTOR
     budget = free_memory_bytes(device) * budget_fraction
     n = budget // max(per_frame, 1)
     if device.type != "cuda":
@@ -73,11 +71,16 @@ def frames_per_batch(
     at all ``scales`` times ``_BATCH_MEMORY_FACTOR``). Large frames then still give most frames of a batch
     both neighbours in the PSF fit's test of one emitter against two (the forward pass runs the batch in
     chunks of ``per_pass`` frames or windows)."""
+    per_frame = _map_bytes(model, frame_shape, scales) * _BATCH_MEMORY_FACTOR
+    budget = min(_SUPPORT_BUDGET, free_memory_bytes(device) // 4)
+    return int(max(1, per_pass, min(min_frames, budget // max(per_frame, 1))))
+
+
+def _map_bytes(model: torch.nn.Module, frame_shape: tuple[int, int], scales) -> int:
+    """Bytes of one frame's float32 output maps at ``scales`` (default: all of the model's)."""
     h, w = frame_shape
     scales = tuple(getattr(model, "scales", (1,)) if scales is None else scales)
-    maps = getattr(model, "n_channels", 10) * h * w * sum(f * f for f in scales) * 4
-    budget = min(_SUPPORT_BUDGET, free_memory_bytes(device) // 4)
-    return int(max(1, per_pass, min(min_frames, budget // max(maps * _BATCH_MEMORY_FACTOR, 1))))
+    return getattr(model, "n_channels", 10) * h * w * sum(f * f for f in scales) * 4
 
 
 def check_batch_size(batch_size: int | None) -> int | None:

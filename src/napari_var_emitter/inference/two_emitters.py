@@ -272,8 +272,8 @@ def _with_frame_support(
     summed, added = neighbour_frame_gain(frame, first, second, g, usable, float(opt.split_frames_px), lenders)
     if support is not None:
         support.last = last_frame_tests(frame, first, second, g, usable)
-    support = torch.from_numpy(added > 0)
-    gain = torch.where(support, torch.from_numpy(summed).to(gain.dtype), gain)
+    gathered = torch.from_numpy(added > 0)
+    gain = torch.where(gathered, torch.from_numpy(summed).to(gain.dtype), gain)
     return gain, thr + float(opt.split_frames_llr) * torch.from_numpy(added).to(thr.dtype)
 
 
