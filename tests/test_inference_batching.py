@@ -1,4 +1,4 @@
-"""Automatic batch sizes: per forward pass from memory; frames per batch for the fit's frame support."""
+"""Automatic batch sizes: per forward pass from memory, for the scales computed; tiled frames in passes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from _inference_helpers import IDEAL, PX, MatchedFilterModel, isolated_emitters, render_frames
 from napari_var_emitter.checkpoints import LoadedModel
 from napari_var_emitter.inference import Predictor
-from napari_var_emitter.inference.batching import SUPPORT_FRAMES, auto_batch_size, frames_per_batch
+from napari_var_emitter.inference.batching import auto_batch_size
 
 CPU = torch.device("cpu")
 
@@ -25,20 +25,9 @@ def test_batch_size_is_budgeted_for_the_scales_actually_computed():
     assert auto_batch_size(Ladder(), (2048, 2048), CPU, scales=(1,)) >= 1  # never below one frame
 
 
-def test_large_frames_are_batched_several_at_a_time_while_their_maps_fit():
-    """A 256 x 256 frame fills a forward pass by itself, but a batch holds SUPPORT_FRAMES of them (so most
-    frames of a batch have both neighbours for the one-or-two test); the frames' maps bound it (a 4096 x
-    4096 frame at four scales: one frame), and a pass that takes more frames keeps its size."""
-    assert frames_per_batch(Ladder(), (256, 256), 1, CPU, scales=(1, 2)) == SUPPORT_FRAMES
-    assert frames_per_batch(Ladder(), (4096, 4096), 1, CPU) == 1
-    assert 1 < frames_per_batch(Ladder(), (1024, 1024), 1, CPU, scales=(1,)) < SUPPORT_FRAMES
-    assert frames_per_batch(Ladder(), (64, 64), 32, CPU, scales=(1, 2)) == 32
-
-
-def test_a_tiled_movie_of_large_frames_runs_in_batches_of_several_frames_and_small_passes():
-    """128 x 128 frames on a 16 px tile (256 windows each; a pass takes 512): the predictor hands out
-    batches of SUPPORT_FRAMES frames, the forward pass runs them in chunks no larger than a pass, and a
-    batch size the user sets is kept (its frames' windows run in passes of the automatic size)."""
+def test_a_tiled_movie_of_large_frames_runs_in_passes_of_the_automatic_size():
+    """128 x 128 frames on a 16 px tile (256 windows each): a batch holds the frames one forward pass takes,
+    and a batch size the user sets is kept, its frames' windows in passes of the automatic size."""
     model = MatchedFilterModel(tile_size=16, margin=4)
     windows: list[int] = []
     model.register_forward_pre_hook(lambda _m, args: windows.append(args[0].shape[0]))
@@ -46,9 +35,10 @@ def test_a_tiled_movie_of_large_frames_runs_in_batches_of_several_frames_and_sma
     movie = render_frames(truth, 12, (128, 128), seed=4).astype(np.float32)
     p = Predictor(LoadedModel(model, model.config, IDEAL, PX, {}, None), device="cpu", refine=True)
     batches = list(p.iter_batches(movie))
-    assert [len(b.frames) for b in batches] == [SUPPORT_FRAMES, 12 - SUPPORT_FRAMES]
     per_pass = auto_batch_size(model, (16, 16), CPU, scales=(1,))
-    assert max(windows) <= per_pass < SUPPORT_FRAMES * 256
+    assert {len(b.frames) for b in batches[:-1]} == {max(1, per_pass // 256)}
+    assert np.concatenate([b.frames for b in batches]).tolist() == list(range(12))
+    assert max(windows) <= per_pass
     assert sum(len(b.table) for b in batches) >= 0.95 * len(truth)
     windows.clear()
     fixed = Predictor(p.loaded, device="cpu", refine=True, batch_size=5).iter_batches(movie)

@@ -9,7 +9,7 @@ import torch
 
 from ..errors import ParameterError
 
-__all__ = ["free_memory_bytes", "auto_batch_size", "frames_per_batch", "check_batch_size", "SUPPORT_FRAMES"]
+__all__ = ["free_memory_bytes", "auto_batch_size", "check_batch_size"]
 
 #: activations held per output value during a forward pass (a deliberately generous rule of thumb)
 _ACTIVATION_FACTOR = 8
@@ -17,14 +17,6 @@ _MAX_BATCH = 256
 #: input pixels per forward pass on the CPU: larger batches ran slower (64x64 frames, 1 thread: 8-32 frames
 #: per pass ~200 frames/s, 64 frames ~150), since the activations no longer fit the caches
 _CPU_MAX_PIXELS = 1 << 17
-#: frames a batch holds at least where they fit ``_SUPPORT_BUDGET``: the PSF fit's one-or-two test leans
-#: on each frame's neighbours, and a batch's last frame has no next frame (docs/model.md, section 17)
-SUPPORT_FRAMES = 8
-_SUPPORT_BUDGET = 512 << 20
-#: memory per value of a frame's output maps that a batch holds through a run: the stitched maps, the
-#: post-processing's temporaries and the pipeline's second batch (peak RSS measured: ~2.5x at 256 x 256
-#: and 512 x 512, docs/benchmarks/speed_notes.md)
-_BATCH_MEMORY_FACTOR = 3
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -56,24 +48,6 @@ def auto_batch_size(
     if device.type != "cuda":
         n = min(n, (1 << 30) // max(per_frame, 1), _CPU_MAX_PIXELS // max(h * w, 1))
     return int(max(1, min(_MAX_BATCH, n)))
-
-
-def frames_per_batch(
-    model: torch.nn.Module,
-    frame_shape: tuple[int, int],
-    per_pass: int,
-    device: torch.device,
-    scales: tuple[int, ...] | list[int] | None = None,
-    min_frames: int = SUPPORT_FRAMES,
-) -> int:
-    """Frames per batch: the ``per_pass`` frames one forward pass takes (from :func:`auto_batch_size`), but
-    at least ``min_frames`` where they fit 512 MiB and a quarter of free memory (per frame: its output maps
-    at all ``scales`` times ``_BATCH_MEMORY_FACTOR``). Large frames then still give most frames of a batch
-    both neighbours in the PSF fit's test of one emitter against two (the forward pass runs the batch in
-    chunks of ``per_pass`` frames or windows)."""
-    per_frame = _map_bytes(model, frame_shape, scales) * _BATCH_MEMORY_FACTOR
-    budget = min(_SUPPORT_BUDGET, free_memory_bytes(device) // 4)
-    return int(max(1, per_pass, min(min_frames, budget // max(per_frame, 1))))
 
 
 def _map_bytes(model: torch.nn.Module, frame_shape: tuple[int, int], scales) -> int:

@@ -6,18 +6,27 @@ apart often gains too little from a second emitter to pass the bar that keeps is
 two emitters again. Where it does (the two fitted emitters of the neighbouring frame's test lie within a
 radius of this frame's, in either order), its gain is added, and the bar rises for every frame added, so a
 single emitter, whose two-emitter fits point anywhere from frame to frame, seldom gathers support by
-chance. Within a batch of frames every test has both neighbours; across batches (:class:`FrameSupport`,
-which the predictor carries from one batch to the next) the first frame of a batch gets the support of the
-last frame of the batch before, but that last frame does not wait for the next batch.
+chance. Within a batch of frames every test has both neighbours. Across batches, :class:`FrameSupport`
+(which the predictor carries from one batch to the next) lends the tests of a batch's last two frames to the
+next, and holds its last frame back (:class:`HeldFrame`): the predictor tests that frame's fitted spots
+again with the next batch, where the frame after it is, and reports it with that batch. Every frame of a
+run thus has the frames on both sides whatever the batch size (the same table for any batching); only the
+last frame of a run (or of a run that stops early) goes without the frame after it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
+import torch
 
 from .neighbours import pairs_within
+
+if TYPE_CHECKING:
+    from .refine import FittedSpots
 
 
 @dataclass
@@ -32,11 +41,25 @@ class FrameTests:
 
 
 @dataclass
+class HeldFrame:
+    """The last frame of a batch, held back for the test with the next batch: its fitted ``spots``
+    (:class:`.refine.FittedSpots`, the fit of a frame depends on that frame only), the count head's
+    ``count`` (1, 3, H, W) probabilities or None, and ``provisional``, its localizations as tested without
+    the frame after it (what a run that stops here reports)."""
+
+    spots: FittedSpots
+    count: torch.Tensor | None
+    provisional: pd.DataFrame
+
+
+@dataclass
 class FrameSupport:
-    """What one batch's tests hand to the next (the tests of its last frame); one per run of consecutive
-    batches, fresh for every run."""
+    """What one batch hands to the next: the tests of its last two frames (``last``: the next batch starts
+    again at the held frame, which needs the frame before it) and its held last frame (``held``, or None);
+    one per run of consecutive batches, fresh for every run."""
 
     last: FrameTests = field(default_factory=FrameTests)
+    held: HeldFrame | None = None
 
 
 def neighbour_frame_gain(
@@ -87,12 +110,14 @@ def neighbour_frame_gain(
     return summed[:n_own], added[:n_own]
 
 
-def last_frame_tests(
-    frame: np.ndarray, first: np.ndarray, second: np.ndarray, gain: np.ndarray, usable
+def latest_frame_tests(
+    frame: np.ndarray, first: np.ndarray, second: np.ndarray, gain: np.ndarray, usable, n_frames: int = 2
 ) -> FrameTests:
-    """The ``usable`` tests of the latest frame among ``frame`` (what the next batch can lean on)."""
+    """The ``usable`` tests of the ``n_frames`` latest frames among ``frame`` (what the next batch can lean
+    on)."""
     frame = np.asarray(frame, np.int64)
-    keep = np.asarray(usable, bool) & (frame == frame.max()) if len(frame) else np.zeros(0, bool)
+    latest = np.unique(frame)[-n_frames:]
+    keep = np.asarray(usable, bool) & np.isin(frame, latest)
     return FrameTests(frame[keep], first[keep], second[keep], np.asarray(gain, np.float64)[keep])
 
 

@@ -28,11 +28,11 @@ from ..devices import denormals_flushed, keep_freed_memory, resolve_device
 from ..errors import InputFileError, ParameterError
 from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
-from .batching import SUPPORT_FRAMES, auto_batch_size, check_batch_size, frames_per_batch
-from .frame_support import FrameSupport
+from .batching import auto_batch_size, check_batch_size
+from .frame_support import FrameSupport, HeldFrame
 from .pipeline import StageWorker
 from .postprocess import empty_table, localize
-from .refine import RefineOptions, refine_gaussian
+from .refine import RefineOptions, fit_detections, one_or_two
 from .streaming import BlockReader, prefetch
 from .tiling import forward_tiled, plan_axis
 from .two_emitters import elongation, psf_moments
@@ -52,7 +52,11 @@ PSF_CHECK_SPOTS = 100
 
 @dataclass
 class BatchResult:
-    """One batch: its frame indices, its localizations, ``{factor: (b, H*f, W*f) float32 probability}``."""
+    """One batch: its frame indices, its localizations, ``{factor: (b, H*f, W*f) float32 probability}``.
+
+    With the PSF fit's test of one emitter against two, a batch's last frame waits for the frame after it
+    (:mod:`.frame_support`): its localizations come with the next batch's, and a run that is cancelled ends
+    with a result without frames that holds them (as tested without the frame after it)."""
 
     frames: np.ndarray
     table: pd.DataFrame
@@ -129,12 +133,6 @@ class Predictor:
     mixed precision (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on
     for CUDA only. Post-processing and the fit always run in float32.
     """
-
-    support_frames: int = SUPPORT_FRAMES
-    """The automatic batch holds at least this many frames where they fit in memory
-    (:func:`.batching.frames_per_batch`): the PSF fit's test of one emitter against two leans on the frames
-    around each frame, which it finds within a batch. 1: a batch holds what one forward pass takes (what
-    ``benchmarks/large_frames.py`` compares with)."""
 
     def __init__(
         self,
@@ -371,9 +369,7 @@ class Predictor:
             per_pass = max_windows = self.batch_size or auto_batch_size(
                 self.model, (h, w), self.device, scales=computed
             )
-        batch = self.batch_size or frames_per_batch(
-            self.model, (h, w), per_pass, self.device, computed, self.support_frames
-        )
+        batch = self.batch_size or per_pass  # frames per batch: any gives the same table (.frame_support)
         self.warnings = []
         self._run_options = self.refine_options
         self._psf_pending = self.refine and self.refine_options.split_llr > 0
@@ -392,23 +388,30 @@ class Predictor:
         overlap = self.pipeline and self.device.type != "mps" and len(all_idx) > batch
         worker = StageWorker() if overlap else None
         before = None  # the PSF check's state before the batch the worker holds
+        held = None  # the localizations of the frame the latest batch handed over held back, as tested so far
         try:
             for k, (idx, x) in enumerate(source):
                 if _is_cancelled(cancel):
-                    return  # a batch the worker holds is dropped (finally): the frames of a sequential run
+                    # a batch the worker holds is dropped (finally): the frames of a sequential run; the frame
+                    # the last batch handed over held back comes as tested so far
+                    if held is not None:
+                        yield BatchResult(np.zeros(0, np.int64), held)
+                    return
                 outs = self._forward(idx, x, px, factors, p_only, max_windows, first=k == 0)
+                final = bool(idx[-1] == all_idx[-1])
                 if worker is None:
-                    done = self._post(idx, x, outs, px, scales)
+                    done = self._post(idx, x, outs, px, scales, final)
                 else:  # batch k-1's result, then batch k to the worker
                     done = worker.take() if worker.busy else None
                     before = self._psf_state()
-                    worker.submit(self._post, idx, x, outs, px, scales)
+                    worker.submit(self._post, idx, x, outs, px, scales, final)
                 del outs
                 if done is not None:
-                    yield self._hand_over(*done)
+                    held = done[2]
+                    yield self._hand_over(*done[:2])
                     done = None  # the consumer's now: not kept through the next forward pass
             if worker is not None and worker.busy:
-                yield self._hand_over(*worker.take())
+                yield self._hand_over(*worker.take()[:2])
         finally:
             if worker is not None and worker.close() and before is not None:
                 # a dropped batch (cancel, early close, an error here) leaves no trace in the PSF check
@@ -443,11 +446,14 @@ class Predictor:
                     count=self._uses_count(),
                 )
 
-    def _post(self, idx, x, outs, px, scales) -> tuple[BatchResult, list[str]]:
-        """Localization, PSF check, refinement, ``max_sigma_nm`` filter and maps of one batch's outputs, and
-        the warnings to issue. Runs in the pipeline's worker thread (or in this one with ``pipeline=False``):
-        it enters inference mode itself (thread-local) and runs in float32, without autocast."""
+    def _post(self, idx, x, outs, px, scales, final) -> tuple[BatchResult, list[str], pd.DataFrame | None]:
+        """Localization, PSF check, refinement, ``max_sigma_nm`` filter and maps of one batch's outputs, the
+        warnings to issue, and the localizations of the frame held back for the next batch as tested so far
+        (None: none held; ``final``: the run's last batch holds none). Runs in the pipeline's worker thread
+        (or in this one with ``pipeline=False``): it enters inference mode itself (thread-local) and runs in
+        float32, without autocast."""
         notes: list[str] = []
+        provisional = None
         with torch.inference_mode():
             table = localize(outs[self.scale], self.scale, self.threshold, px, self.model_config, frames=idx)
             if self.refine:
@@ -456,21 +462,41 @@ class Predictor:
                     note = self._check_psf(table, centre, idx, px)
                     if note is not None:
                         notes.append(note)
-                table = refine_gaussian(
-                    table,
-                    centre,
-                    idx,
-                    px,
-                    self.camera,
-                    self._run_options,
-                    count=outs.get("count"),
-                    support=self._frame_support,
-                )
-            if self.max_sigma_nm is not None and "sigma_x_nm" in table:
-                worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
-                table = table[worst <= self.max_sigma_nm].reset_index(drop=True)
+                table, provisional = self._refine(table, centre, idx, px, outs.get("count"), final)
+            table = self._sigma_filtered(table)
             maps = {f: torch.sigmoid(outs[f][:, layout.P]).float().cpu().numpy() for f in scales}
-        return BatchResult(idx, table, maps), notes
+        return BatchResult(idx, table, maps), notes, provisional
+
+    def _refine(self, table, centre, idx, px, count, final) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        """The PSF fit of one batch (:mod:`.refine`). The test of one emitter against two leans on the frames
+        around each frame, so unless ``final`` (or with the test off) the batch's last frame is held back
+        (:class:`.frame_support.HeldFrame`) and tested again with the next batch, after the frame the batch
+        before held. Returns the localizations of the frames finished here and those of the held frame as
+        tested so far (or None)."""
+        support, opt = self._frame_support, self._run_options
+        held, support.held = support.held, None
+        spots = fit_detections(table, centre, idx, px, self.camera, opt)
+        if held is not None:
+            spots = held.spots.then(spots)
+            both = held.count is not None and count is not None
+            count = torch.cat([held.count, count.cpu()]) if both else None
+        hold = not final and opt.split_llr > 0 and opt.split_frames_px > 0
+        if hold:
+            last, last_count = spots.last_frame(), None if count is None else count[-1:].cpu().clone()
+        table = one_or_two(spots, px, self.camera, opt, count=count, support=support)
+        if not hold:
+            return table, None
+        later = table["frame"].to_numpy() == spots.frame_ids[-1]
+        provisional = self._sigma_filtered(table[later].reset_index(drop=True))
+        support.held = HeldFrame(last, last_count, provisional)
+        return table[~later].reset_index(drop=True), provisional
+
+    def _sigma_filtered(self, table: pd.DataFrame) -> pd.DataFrame:
+        """``table`` without the localizations whose predicted uncertainty exceeds ``max_sigma_nm``."""
+        if self.max_sigma_nm is None or "sigma_x_nm" not in table:
+            return table
+        worst = np.maximum(table["sigma_x_nm"], table["sigma_y_nm"])
+        return table[worst <= self.max_sigma_nm].reset_index(drop=True)
 
     def predict(
         self,

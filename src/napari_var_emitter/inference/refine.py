@@ -113,28 +113,108 @@ def refine_gaussian(
     present) replaced where the fit converged, double detections of one emitter merged into one row; every
     other column kept as it was. ``count`` (B, 3, H, W): a count head's probabilities of 0, 1 and 2 or more
     emitters per camera pixel, for the test of one emitter against two; ``support``: what the previous batch
-    of consecutive frames lends that test (:class:`.frame_support.FrameSupport`; None: this batch only)."""
+    of consecutive frames lends that test (:class:`.frame_support.FrameSupport`; None: this batch only).
+    The two stages, :func:`fit_detections` and :func:`one_or_two`."""
     opt = options or RefineOptions()
-    if len(table) == 0:
-        return table
+    spots = fit_detections(table, frames, frame_ids, pixel_size_nm, camera, opt)
+    return one_or_two(spots, pixel_size_nm, camera, opt, count, support)
+
+
+@dataclass
+class FittedSpots:
+    """A batch after the PSF fit and the residual search, before the test of one emitter against two: the
+    fitted ``table`` (nm), the ``image`` (B, H, W) photons of the movie frames ``frame_ids``, and per row its
+    frame in the batch (``bidx``), its PSF width in pixels (``width``), whether its fit converged
+    (``fitted``) and whether it counts in its neighbours' models (``significant``); ``added``: rows found in
+    the residual were appended (the table is sorted by frame again after the test)."""
+
+    table: pd.DataFrame
+    image: torch.Tensor
+    frame_ids: np.ndarray
+    bidx: np.ndarray
+    width: np.ndarray
+    fitted: np.ndarray
+    significant: np.ndarray
+    added: bool = False
+
+    def last_frame(self) -> FittedSpots:
+        """The spots of the batch's last frame (a copy, as a batch of its own)."""
+        b = len(self.frame_ids) - 1
+        rows = self.bidx == b
+        return FittedSpots(
+            self.table[rows].reset_index(drop=True),
+            self.image[b:].clone(),
+            self.frame_ids[b:].copy(),
+            np.zeros(int(rows.sum()), np.int64),
+            self.width[rows],
+            self.fitted[rows],
+            self.significant[rows],
+        )
+
+    def then(self, later: FittedSpots) -> FittedSpots:
+        """One batch of these frames followed by ``later``'s."""
+        tables = [t for t in (self.table, later.table) if len(t)] or [later.table]
+        return FittedSpots(
+            pd.concat(tables, ignore_index=True),
+            torch.cat([self.image, later.image]),
+            np.concatenate([self.frame_ids, later.frame_ids]),
+            np.concatenate([self.bidx, later.bidx + len(self.frame_ids)]),
+            np.concatenate([self.width, later.width]),
+            np.concatenate([self.fitted, later.fitted]),
+            np.concatenate([self.significant, later.significant]),
+            self.added or later.added,
+        )
+
+
+def fit_detections(
+    table: pd.DataFrame,
+    frames: torch.Tensor | np.ndarray,
+    frame_ids: np.ndarray,
+    pixel_size_nm: float,
+    camera: CameraConfig | None = None,
+    options: RefineOptions | None = None,
+) -> FittedSpots:
+    """The first stage of :func:`refine_gaussian` (same arguments): the joint PSF fit of the detections,
+    double detections merged, and (with the test of one emitter against two on) the residual search. Each
+    frame's spots depend on that frame only."""
+    opt = options or RefineOptions()
     img = torch.as_tensor(frames).to(torch.float32).cpu()  # float32: float64 fits agree to 1e-3 nm, slower
+    ids = np.asarray(frame_ids)
     _, h, w = img.shape
-    box = int(opt.box)
-    if h < box or w < box:
-        return table
-    bidx = frame_rows(table["frame"].to_numpy(), frame_ids)  # batch index of each row
+    n = len(table)
+    bidx = frame_rows(table["frame"].to_numpy(), ids) if n else np.zeros(0, np.int64)  # batch index per row
+    if n == 0 or h < opt.box or w < opt.box:  # nothing to fit
+        none = np.zeros(n, bool)
+        return FittedSpots(table, img, ids, bidx, np.full(n, float(opt.sigma_px)), none, none)
     out, bidx, width, fitted, significant = _fit_stage(table, img, bidx, pixel_size_nm, camera, opt)
     if opt.split_llr <= 0:
-        return out
-    out, new_rows, new_width = add_missed(out, img, bidx, frame_ids, width, pixel_size_nm, camera, opt)
+        return FittedSpots(out, img, ids, bidx, width, fitted, significant)
+    out, new_rows, new_width = add_missed(out, img, bidx, ids, width, pixel_size_nm, camera, opt)
     if len(new_rows):
         found = np.ones(len(new_rows), bool)
         bidx, width = np.concatenate([bidx, new_rows]), np.concatenate([width, new_width])
         fitted, significant = np.concatenate([fitted, found]), np.concatenate([significant, found])
+    return FittedSpots(out, img, ids, bidx, width, fitted, significant, added=len(new_rows) > 0)
+
+
+def one_or_two(
+    spots: FittedSpots,
+    pixel_size_nm: float,
+    camera: CameraConfig | None = None,
+    options: RefineOptions | None = None,
+    count: torch.Tensor | None = None,
+    support: FrameSupport | None = None,
+) -> pd.DataFrame:
+    """The second stage of :func:`refine_gaussian`: every fitted spot and close pair of ``spots`` weighed as
+    one emitter against two (:mod:`.two_emitters`; none with ``split_llr`` 0); the refined table."""
+    opt = options or RefineOptions()
+    if opt.split_llr <= 0 or not len(spots.table):
+        return spots.table
+    s = spots
     out = resolve_close(
-        out, img, bidx, width, fitted, significant, pixel_size_nm, camera, opt, count, support
+        s.table, s.image, s.bidx, s.width, s.fitted, s.significant, pixel_size_nm, camera, opt, count, support
     )
-    return out.sort_values("frame", kind="stable", ignore_index=True) if len(new_rows) else out
+    return out.sort_values("frame", kind="stable", ignore_index=True) if s.added else out
 
 
 def _fit_stage(table, img, bidx, pixel_size_nm: float, camera, opt: RefineOptions):

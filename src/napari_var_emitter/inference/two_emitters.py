@@ -44,7 +44,7 @@ import torch
 
 from ..camera import CameraConfig, pixel_variance
 from .fisher_scoring import StepBounds, fit_spots, information
-from .frame_support import FrameSupport, last_frame_tests, neighbour_frame_gain
+from .frame_support import FrameSupport, latest_frame_tests, neighbour_frame_gain
 from .gaussian_psf import crlb_sd, draw_spots, gather_boxes, profile, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
@@ -260,7 +260,7 @@ def _with_frame_support(
     """The gains and bars of the single spots with the support of the neighbouring frames
     (:mod:`.frame_support`): a spot whose two emitters appear again in the frame before or after gains
     that frame's gain too, and its bar rises by ``split_frames_llr`` per frame added. ``support`` (or None)
-    lends the previous batch's last frame and takes this batch's."""
+    lends the previous batch's last two frames and takes this batch's."""
     if opt.split_frames_px <= 0:
         return gain, thr
     t = two.double().numpy()
@@ -271,7 +271,7 @@ def _with_frame_support(
     lenders = support.last if support is not None else None
     summed, added = neighbour_frame_gain(frame, first, second, g, usable, float(opt.split_frames_px), lenders)
     if support is not None:
-        support.last = last_frame_tests(frame, first, second, g, usable)
+        support.last = latest_frame_tests(frame, first, second, g, usable)
     gathered = torch.from_numpy(added > 0)
     gain = torch.where(gathered, torch.from_numpy(summed).to(gain.dtype), gain)
     return gain, thr + float(opt.split_frames_llr) * torch.from_numpy(added).to(thr.dtype)

@@ -37,13 +37,14 @@ def inference_job(
             continue
         batches = predictor.iter_batches(stack, frames=part, scales=part_scales, cancel=cancel)
         try:
+            # on cancel the predictor stops by itself, after the frame it held back for the next batch
             for batch in batches:
                 yield "batch", batch
-                if cancel.is_set():
-                    return
         finally:
             # close here, in the worker thread: the predictor's torch.inference_mode is thread-local state
             batches.close()
+        if cancel.is_set():
+            return
 
 
 @dataclass
