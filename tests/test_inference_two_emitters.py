@@ -197,25 +197,28 @@ def test_the_predictor_hands_the_count_heads_probabilities_to_the_fit(monkeypatc
 
     seen, supports = [], []
 
-    def spy(spots, px, camera=None, options=None, count=None, support=None):
+    def test_spy(spots, px, camera, opt, count=None):
         seen.append(None if count is None else tuple(count.shape))
+        return None
+
+    def decide_spy(spots, tests, px, camera, opt, support=None):
         supports.append(support)
         return spots.table
 
-    monkeypatch.setattr(predictor_module, "one_or_two", spy)
+    monkeypatch.setattr(predictor_module, "test_spots", test_spy)
+    monkeypatch.setattr(predictor_module, "decide_spots", decide_spy)
     movie = np.random.default_rng(0).poisson(60.0, (6, 32, 32)).astype(np.float32)
     torch.manual_seed(0)
-    # with the test on, the first batch's last frame is tested again with the second batch
     for count_head, split, expected in (
-        (True, True, [(3, 3, 32, 32), (4, 3, 32, 32)]),
-        (True, False, [None, None]),
-        (False, True, [None, None]),
+        (True, True, (3, 3, 32, 32)),
+        (True, False, None),
+        (False, True, None),
     ):
         model = build_model(tiny_var(n_frames=3, count_head=count_head))
         seen.clear()
         pred = predictor_module.Predictor(model, device="cpu", refine=True, split=split, batch_size=3)
         pred.predict(movie)
-        assert seen == expected
+        assert seen == [expected, expected]
     # the batches of one run share the neighbouring frames' support; a new run starts afresh
     assert supports[-1] is supports[-2] and isinstance(supports[-1], FrameSupport)
     pred.predict(movie)

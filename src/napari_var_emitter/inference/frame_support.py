@@ -8,8 +8,8 @@ radius of this frame's, in either order), its gain is added, and the bar rises f
 single emitter, whose two-emitter fits point anywhere from frame to frame, seldom gathers support by
 chance. Within a batch of frames every test has both neighbours. Across batches, :class:`FrameSupport`
 (which the predictor carries from one batch to the next) lends the tests of a batch's last two frames to the
-next, and holds its last frame back (:class:`HeldFrame`): the predictor tests that frame's fitted spots
-again with the next batch, where the frame after it is, and reports it with that batch. Every frame of a
+next, and holds its last frame back (:class:`HeldFrame`): the predictor decides that frame's tests again
+with the next batch, where the frame after it is, and reports it with that batch. Every frame of a
 run thus has the frames on both sides whatever the batch size (the same table for any batching); only the
 last frame of a run (or of a run that stops early) goes without the frame after it.
 """
@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .neighbours import pairs_within
 
 if TYPE_CHECKING:
     from .refine import FittedSpots
+    from .two_emitters import GroupTests
 
 
 @dataclass
@@ -42,13 +42,13 @@ class FrameTests:
 
 @dataclass
 class HeldFrame:
-    """The last frame of a batch, held back for the test with the next batch: its fitted ``spots``
-    (:class:`.refine.FittedSpots`, the fit of a frame depends on that frame only), the count head's
-    ``count`` (1, 3, H, W) probabilities or None, and ``provisional``, its localizations as tested without
-    the frame after it (what a run that stops here reports)."""
+    """The last frame of a batch, held back to be decided with the next batch: its fitted ``spots``
+    (:class:`.refine.FittedSpots`) and the ``tests`` of its groups (:class:`.two_emitters.GroupTests`; both
+    depend on that frame only), and ``provisional``, its localizations as decided without the frame after
+    it (what a run that stops here reports)."""
 
     spots: FittedSpots
-    count: torch.Tensor | None
+    tests: GroupTests
     provisional: pd.DataFrame
 
 

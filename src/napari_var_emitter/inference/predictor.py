@@ -32,7 +32,7 @@ from .batching import auto_batch_size, check_batch_size
 from .frame_support import FrameSupport, HeldFrame
 from .pipeline import StageWorker
 from .postprocess import empty_table, localize
-from .refine import RefineOptions, fit_detections, one_or_two
+from .refine import RefineOptions, decide_spots, fit_detections, split_last_frame, test_spots
 from .streaming import BlockReader, prefetch
 from .tiling import forward_tiled, plan_axis
 from .two_emitters import elongation, psf_moments
@@ -470,25 +470,26 @@ class Predictor:
     def _refine(self, table, centre, idx, px, count, final) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         """The PSF fit of one batch (:mod:`.refine`). The test of one emitter against two leans on the frames
         around each frame, so unless ``final`` (or with the test off) the batch's last frame is held back
-        (:class:`.frame_support.HeldFrame`) and tested again with the next batch, after the frame the batch
-        before held. Returns the localizations of the frames finished here and those of the held frame as
-        tested so far (or None)."""
-        support, opt = self._frame_support, self._run_options
+        (:class:`.frame_support.HeldFrame`: its fit and tests, which depend on that frame only) and decided
+        again with the next batch, after the frame the batch before held. Returns the localizations of the
+        frames finished here and those of the held frame as decided so far (or None)."""
+        support, opt, cam = self._frame_support, self._run_options, self.camera
         held, support.held = support.held, None
-        spots = fit_detections(table, centre, idx, px, self.camera, opt)
-        if held is not None:
+        spots = fit_detections(table, centre, idx, px, cam, opt)
+        tests = test_spots(spots, px, cam, opt, count)
+        if held is not None:  # decided again, now with the frame after it
+            if tests is not None:
+                tests = held.tests.then(tests, len(held.spots.table))
             spots = held.spots.then(spots)
-            both = held.count is not None and count is not None
-            count = torch.cat([held.count, count.cpu()]) if both else None
-        hold = not final and opt.split_llr > 0 and opt.split_frames_px > 0
+        hold = tests is not None and not final and opt.split_frames_px > 0
         if hold:
-            last, last_count = spots.last_frame(), None if count is None else count[-1:].cpu().clone()
-        table = one_or_two(spots, px, self.camera, opt, count=count, support=support)
+            last_spots, last_tests = split_last_frame(spots, tests)
+        table = decide_spots(spots, tests, px, cam, opt, support)
         if not hold:
             return table, None
         later = table["frame"].to_numpy() == spots.frame_ids[-1]
         provisional = self._sigma_filtered(table[later].reset_index(drop=True))
-        support.held = HeldFrame(last, last_count, provisional)
+        support.held = HeldFrame(last_spots, last_tests, provisional)
         return table[~later].reset_index(drop=True), provisional
 
     def _sigma_filtered(self, table: pd.DataFrame) -> pd.DataFrame:

@@ -51,7 +51,7 @@ from .gaussian_psf import crlb_sd, gather_boxes, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
 from .residual_search import add_missed
-from .two_emitters import resolve_close
+from .two_emitters import GroupTests, decide, test_groups
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -137,20 +137,6 @@ class FittedSpots:
     significant: np.ndarray
     added: bool = False
 
-    def last_frame(self) -> FittedSpots:
-        """The spots of the batch's last frame (a copy, as a batch of its own)."""
-        b = len(self.frame_ids) - 1
-        rows = self.bidx == b
-        return FittedSpots(
-            self.table[rows].reset_index(drop=True),
-            self.image[b:].clone(),
-            self.frame_ids[b:].copy(),
-            np.zeros(int(rows.sum()), np.int64),
-            self.width[rows],
-            self.fitted[rows],
-            self.significant[rows],
-        )
-
     def then(self, later: FittedSpots) -> FittedSpots:
         """One batch of these frames followed by ``later``'s."""
         tables = [t for t in (self.table, later.table) if len(t)] or [later.table]
@@ -206,15 +192,61 @@ def one_or_two(
     support: FrameSupport | None = None,
 ) -> pd.DataFrame:
     """The second stage of :func:`refine_gaussian`: every fitted spot and close pair of ``spots`` weighed as
-    one emitter against two (:mod:`.two_emitters`; none with ``split_llr`` 0); the refined table."""
+    one emitter against two (:mod:`.two_emitters`; none with ``split_llr`` 0); the refined table. In two
+    steps, :func:`test_spots` (per frame) and :func:`decide_spots` (which leans on the frames around)."""
     opt = options or RefineOptions()
-    if opt.split_llr <= 0 or not len(spots.table):
-        return spots.table
+    tests = test_spots(spots, pixel_size_nm, camera, opt, count)
+    return decide_spots(spots, tests, pixel_size_nm, camera, opt, support)
+
+
+def test_spots(
+    spots: FittedSpots,
+    pixel_size_nm: float,
+    camera: CameraConfig | None,
+    opt: RefineOptions,
+    count: torch.Tensor | None = None,
+) -> GroupTests | None:
+    """The one- and two-emitter fits of every spot and close pair of ``spots`` (None with the test off);
+    ``count`` (B, 3, H, W): a count head's probabilities per camera pixel."""
+    if opt.split_llr <= 0:
+        return None
     s = spots
-    out = resolve_close(
-        s.table, s.image, s.bidx, s.width, s.fitted, s.significant, pixel_size_nm, camera, opt, count, support
+    return test_groups(
+        s.table, s.image, s.bidx, s.width, s.fitted, s.significant, pixel_size_nm, camera, opt, count
     )
-    return out.sort_values("frame", kind="stable", ignore_index=True) if s.added else out
+
+
+def decide_spots(
+    spots: FittedSpots,
+    tests: GroupTests | None,
+    pixel_size_nm: float,
+    camera: CameraConfig | None,
+    opt: RefineOptions,
+    support: FrameSupport | None = None,
+) -> pd.DataFrame:
+    """The table of ``spots`` after the decisions on their ``tests`` (:func:`.two_emitters.decide`);
+    ``support`` lends the previous batch's tests and takes this one's."""
+    if tests is None:
+        return spots.table
+    shape = tuple(spots.image.shape)
+    out = decide(spots.table, shape, spots.bidx, tests, pixel_size_nm, camera, opt, support)
+    return out.sort_values("frame", kind="stable", ignore_index=True) if spots.added else out
+
+
+def split_last_frame(spots: FittedSpots, tests: GroupTests) -> tuple[FittedSpots, GroupTests]:
+    """The spots and tests of the batch's last frame, as a batch of their own (copies)."""
+    b = len(spots.frame_ids) - 1
+    rows = spots.bidx == b
+    last = FittedSpots(
+        spots.table[rows].reset_index(drop=True),
+        spots.image[b:].clone(),
+        spots.frame_ids[b:].copy(),
+        np.zeros(int(rows.sum()), np.int64),
+        spots.width[rows],
+        spots.fitted[rows],
+        spots.significant[rows],
+    )
+    return last, tests.select(rows[tests.members[:, 0]], np.cumsum(rows) - 1)
 
 
 def _fit_stage(table, img, bidx, pixel_size_nm: float, camera, opt: RefineOptions):

@@ -36,6 +36,7 @@ figures and how to switch the test off (``split_llr=0``, ``var-emitter predict -
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -181,7 +182,55 @@ def rest_model(c0, r0, gframe, members, x, y, n, s, frame, use, shape, box: int)
     return rest.clamp(min=0).reshape(len(c0), -1)
 
 
-def resolve_close(
+@dataclass
+class GroupTests:
+    """The tested groups of a batch, before the decisions: ``members`` (G, 2) rows of the table (the second
+    -1 for a single spot), their boxes' corners ``c0``, ``r0``, the model ``rest`` (G, box*box) of the other
+    localizations there, the one- and two-emitter fits ``one`` (G, 5), ``fisher1``, ``two`` (G, 9),
+    ``fisher2``, the two-emitter fit's ``gain`` in log-likelihood and the bar ``thr`` it must pass. A group
+    depends on its own frame only, so one frame's tests can be kept and joined with a later batch's."""
+
+    members: np.ndarray
+    c0: np.ndarray
+    r0: np.ndarray
+    rest: torch.Tensor
+    one: torch.Tensor
+    fisher1: torch.Tensor
+    two: torch.Tensor
+    fisher2: torch.Tensor
+    gain: torch.Tensor
+    thr: torch.Tensor
+
+    @classmethod
+    def none(cls, box: int) -> GroupTests:
+        """No groups."""
+        ints, z = np.zeros(0, np.int64), torch.zeros
+        empty = (z(0, box * box), z(0, 5), z(0, 5, 5), z(0, 9), z(0, 9, 9), z(0), z(0))
+        return cls(np.zeros((0, 2), np.int64), ints, ints, *empty)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def select(self, keep: np.ndarray, row_map: np.ndarray) -> GroupTests:
+        """The groups ``keep`` (G,) bool, their member rows renumbered by ``row_map`` (old row -> new)."""
+        m = self.members[keep]
+        members = np.where(m >= 0, row_map[np.maximum(m, 0)], -1)
+        t = torch.from_numpy(keep)
+        return GroupTests(members, self.c0[keep], self.r0[keep], *(v[t] for v in self._tensors()))
+
+    def then(self, later: GroupTests, n_rows: int) -> GroupTests:
+        """These groups followed by ``later``'s, whose table rows come after this table's ``n_rows``."""
+        shifted = np.where(later.members >= 0, later.members + n_rows, -1)
+        pairs = ((self.members, shifted), (self.c0, later.c0), (self.r0, later.r0))
+        arrays = (np.concatenate(p) for p in pairs)
+        tensors = (torch.cat([a, b]) for a, b in zip(self._tensors(), later._tensors(), strict=True))
+        return GroupTests(*arrays, *tensors)
+
+    def _tensors(self) -> tuple[torch.Tensor, ...]:
+        return self.rest, self.one, self.fisher1, self.two, self.fisher2, self.gain, self.thr
+
+
+def test_groups(
     table: pd.DataFrame,
     img: torch.Tensor,
     bidx: np.ndarray,
@@ -192,19 +241,17 @@ def resolve_close(
     camera: CameraConfig | None,
     opt: RefineOptions,
     count: torch.Tensor | None = None,
-    support: FrameSupport | None = None,
-) -> pd.DataFrame:
+) -> GroupTests:
     """One emitter or two for every fitted localization and every close pair of them (see the module
-    docstring). ``table`` is the fitted table (nm), ``img`` (B, H, W) photons, ``bidx`` the frame of each
-    row in ``img``, ``width_px`` each row's fitted PSF width, ``fitted`` where its fit converged,
-    ``significant`` where it counts in its neighbours' models, ``count`` a count head's (B, 3, H, W)
-    probabilities of 0, 1 and 2+ emitters per camera pixel (or None), ``support`` what the previous batch
-    of a run lends to this one (:class:`.frame_support.FrameSupport`, updated here; None: this call only).
-    Returns the new table."""
-    if len(table) == 0:
-        return table
-    _, h, w = img.shape
+    docstring), first stage: the groups and their one- and two-emitter fits, gains and bars. ``table`` is
+    the fitted table (nm), ``img`` (B, H, W) photons, ``bidx`` the frame of each row in ``img``, ``width_px``
+    each row's fitted PSF width, ``fitted`` where its fit converged, ``significant`` where it counts in its
+    neighbours' models, ``count`` a count head's (B, 3, H, W) probabilities of 0, 1 and 2+ emitters per
+    camera pixel (or None). Each group depends on its own frame only."""
     box, half = int(opt.box), int(opt.box) // 2
+    if len(table) == 0:
+        return GroupTests.none(box)
+    _, h, w = img.shape
     px = float(pixel_size_nm)
     x = table["x_nm"].to_numpy(np.float64) / px - 0.5
     y = table["y_nm"].to_numpy(np.float64) / px - 0.5
@@ -213,7 +260,7 @@ def resolve_close(
     s = np.asarray(width_px, np.float64)
     members = _groups(np.flatnonzero(fitted & significant), bidx, x, y, float(opt.split_max_px))
     if len(members) == 0:
-        return table
+        return GroupTests.none(box)
     is_pair = members[:, 1] >= 0
     a, b = members[:, 0], np.where(is_pair, members[:, 1], members[:, 0])
     wa, wb = n[a], np.where(is_pair, n[b], 0.0)
@@ -244,10 +291,37 @@ def resolve_close(
     thr = torch.full((len(members),), float(opt.split_llr))
     if count is not None:
         thr[count_sees_two(count, bidx[a], two, c0, r0, opt.count_p)] = float(opt.count_llr)
-    frame = table["frame"].to_numpy()[a]
-    gain, thr = _with_frame_support(gain, thr, two, c0, r0, frame, is_pair, opt, support)
-    radius = MergeRadius(bidx, x, y, img.shape, px, opt)
-    split = _two_win(two, fisher2, gain, thr, rest, c0, r0, x, y, bidx, members, box, camera, opt, radius)
+    return GroupTests(members, c0, r0, rest, one, fisher1, two, fisher2, gain, thr)
+
+
+def decide(
+    table: pd.DataFrame,
+    shape: tuple[int, int, int],
+    bidx: np.ndarray,
+    tests: GroupTests,
+    pixel_size_nm: float,
+    camera: CameraConfig | None,
+    opt: RefineOptions,
+    support: FrameSupport | None = None,
+) -> pd.DataFrame:
+    """The second stage: the decisions on ``tests`` (:func:`test_groups`) of the rows of ``table`` (in the
+    frames ``bidx`` of a batch of ``shape`` (B, H, W)), with the support of the neighbouring frames
+    (:class:`.frame_support.FrameSupport`: it lends the previous batch's tests and takes this one's; None:
+    this call only); the new table."""
+    if len(tests) == 0:
+        return table
+    box, px = int(opt.box), float(pixel_size_nm)
+    x = table["x_nm"].to_numpy(np.float64) / px - 0.5
+    y = table["y_nm"].to_numpy(np.float64) / px - 0.5
+    members, c0, r0 = tests.members, tests.c0, tests.r0
+    is_pair = members[:, 1] >= 0
+    frame = table["frame"].to_numpy()[members[:, 0]]
+    gain, thr = _with_frame_support(tests.gain, tests.thr, tests.two, c0, r0, frame, is_pair, opt, support)
+    radius = MergeRadius(bidx, x, y, shape, px, opt)
+    one, fisher1, two, fisher2 = tests.one, tests.fisher1, tests.two, tests.fisher2
+    split = _two_win(
+        two, fisher2, gain, thr, tests.rest, c0, r0, x, y, bidx, members, box, camera, opt, radius
+    )
     split = split.numpy()
     one_ok = torch.isfinite(one).all(1).numpy() & (torch.isfinite(fisher1).flatten(1).all(1).numpy())
     merge = is_pair & ~split & one_ok & (gain <= opt.merge_llr).numpy()
