@@ -197,7 +197,7 @@ def test_the_predictor_hands_the_count_heads_probabilities_to_the_fit(monkeypatc
 
     seen, supports = [], []
 
-    def test_spy(spots, px, camera, opt, count=None):
+    def weigh_spy(spots, px, camera, opt, count=None):
         seen.append(None if count is None else tuple(count.shape))
         return None
 
@@ -205,7 +205,7 @@ def test_the_predictor_hands_the_count_heads_probabilities_to_the_fit(monkeypatc
         supports.append(support)
         return spots.table
 
-    monkeypatch.setattr(predictor_module, "test_spots", test_spy)
+    monkeypatch.setattr(predictor_module, "weigh_spots", weigh_spy)
     monkeypatch.setattr(predictor_module, "decide_spots", decide_spy)
     movie = np.random.default_rng(0).poisson(60.0, (6, 32, 32)).astype(np.float32)
     torch.manual_seed(0)

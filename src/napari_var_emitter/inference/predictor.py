@@ -32,7 +32,7 @@ from .batching import auto_batch_size, check_batch_size
 from .frame_support import FrameSupport, HeldFrame
 from .pipeline import StageWorker
 from .postprocess import empty_table, localize
-from .refine import RefineOptions, decide_spots, fit_detections, split_last_frame, test_spots
+from .refine import RefineOptions, decide_spots, fit_detections, split_last_frame, weigh_spots
 from .streaming import BlockReader, prefetch
 from .tiling import forward_tiled, plan_axis
 from .two_emitters import elongation, psf_moments
@@ -476,7 +476,7 @@ class Predictor:
         support, opt, cam = self._frame_support, self._run_options, self.camera
         held, support.held = support.held, None
         spots = fit_detections(table, centre, idx, px, cam, opt)
-        tests = test_spots(spots, px, cam, opt, count)
+        tests = weigh_spots(spots, px, cam, opt, count)
         if held is not None:  # decided again, now with the frame after it
             if tests is not None:
                 tests = held.tests.then(tests, len(held.spots.table))

@@ -51,7 +51,7 @@ from .gaussian_psf import crlb_sd, gather_boxes, spot_columns
 from .local_density import MergeRadius
 from .neighbours import close_pairs, frame_rows, pairs_within
 from .residual_search import add_missed
-from .two_emitters import GroupTests, decide, test_groups
+from .two_emitters import GroupTests, decide, weigh_groups
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -193,13 +193,13 @@ def one_or_two(
 ) -> pd.DataFrame:
     """The second stage of :func:`refine_gaussian`: every fitted spot and close pair of ``spots`` weighed as
     one emitter against two (:mod:`.two_emitters`; none with ``split_llr`` 0); the refined table. In two
-    steps, :func:`test_spots` (per frame) and :func:`decide_spots` (which leans on the frames around)."""
+    steps, :func:`weigh_spots` (per frame) and :func:`decide_spots` (which leans on the frames around)."""
     opt = options or RefineOptions()
-    tests = test_spots(spots, pixel_size_nm, camera, opt, count)
+    tests = weigh_spots(spots, pixel_size_nm, camera, opt, count)
     return decide_spots(spots, tests, pixel_size_nm, camera, opt, support)
 
 
-def test_spots(
+def weigh_spots(
     spots: FittedSpots,
     pixel_size_nm: float,
     camera: CameraConfig | None,
@@ -211,7 +211,7 @@ def test_spots(
     if opt.split_llr <= 0:
         return None
     s = spots
-    return test_groups(
+    return weigh_groups(
         s.table, s.image, s.bidx, s.width, s.fitted, s.significant, pixel_size_nm, camera, opt, count
     )
 

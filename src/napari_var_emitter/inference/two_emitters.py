@@ -230,7 +230,7 @@ class GroupTests:
         return self.rest, self.one, self.fisher1, self.two, self.fisher2, self.gain, self.thr
 
 
-def test_groups(
+def weigh_groups(
     table: pd.DataFrame,
     img: torch.Tensor,
     bidx: np.ndarray,
@@ -304,7 +304,7 @@ def decide(
     opt: RefineOptions,
     support: FrameSupport | None = None,
 ) -> pd.DataFrame:
-    """The second stage: the decisions on ``tests`` (:func:`test_groups`) of the rows of ``table`` (in the
+    """The second stage: the decisions on ``tests`` (:func:`weigh_groups`) of the rows of ``table`` (in the
     frames ``bidx`` of a batch of ``shape`` (B, H, W)), with the support of the neighbouring frames
     (:class:`.frame_support.FrameSupport`: it lends the previous batch's tests and takes this one's; None:
     this call only); the new table."""
