@@ -51,7 +51,7 @@ def add_parser(subparsers) -> None:
         "--batch-size",
         type=int,
         metavar="N",
-        help="frames per batch (default: from free memory; at least 8 where they fit)",
+        help="frames per batch: speed and memory only, the table is the same (default: from free memory)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument(
