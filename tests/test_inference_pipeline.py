@@ -258,3 +258,13 @@ def test_stage_worker_runs_jobs_in_order_in_the_callers_float_mode_and_passes_er
     finally:
         assert worker.close() is True  # the pending job was dropped
     assert not workers()
+
+
+def test_maps_for_the_first_frames_only_in_one_run(movie):
+    """``map_frames``: the batches holding the first 4 frames come with maps, the rest without, and the table
+    is that of a run without maps (one run: every frame keeps the frames around it for the fit's test)."""
+    with_maps = list(matched_filter().iter_batches(movie, scales=(2,), map_frames=4))
+    assert [sorted(b.maps) for b in with_maps] == [[2], [2], [], []]
+    assert with_maps[1].maps[2].shape == (3, 64, 64)
+    plain = matched_filter().predict(movie).table
+    pd.testing.assert_frame_equal(pd.concat([b.table for b in with_maps], ignore_index=True), plain)

@@ -334,15 +334,18 @@ class Predictor:
         frames: FrameSel = None,
         scales: tuple[int, ...] | list[int] = (),
         cancel: Cancel = None,
+        map_frames: int | None = None,
     ) -> Iterator[BatchResult]:
-        """Yield one :class:`BatchResult` per batch; stops (without error) when ``cancel`` is set."""
+        """Yield one :class:`BatchResult` per batch; stops (without error) when ``cancel`` is set.
+        ``map_frames``: the maps of ``scales`` (and the finer forward passes they need) only for the batches
+        that hold any of the run's first ``map_frames`` frames (whole batches; the others' maps are empty)."""
         opened = self.open_stack(stack)
         try:
-            yield from self._iter(*opened, frames, scales, cancel)
+            yield from self._iter(*opened, frames, scales, cancel, map_frames)
         finally:
             _close_opened(stack, opened[0])
 
-    def _iter(self, data, stack_px, name, frames, scales, cancel) -> Iterator[BatchResult]:
+    def _iter(self, data, stack_px, name, frames, scales, cancel, map_frames=None) -> Iterator[BatchResult]:
         n_total, h, w = (int(s) for s in data.shape)
         if self.n_frames > 1 and n_total < 2:
             raise InputFileError(
@@ -389,22 +392,26 @@ class Predictor:
         worker = StageWorker() if overlap else None
         before = None  # the PSF check's state before the batch the worker holds
         held = None  # the localizations of the frame the latest batch handed over held back, as tested so far
+        n_maps = len(all_idx) if map_frames is None else int(map_frames)
         try:
             for k, (idx, x) in enumerate(source):
+                with_maps = k * batch < n_maps  # else the forward pass stops at the scale it localizes
+                b_factors, b_p_only = (factors, p_only) if with_maps else ([self.scale], [])
+                b_scales = scales if with_maps else ()
                 if _is_cancelled(cancel):
                     # a batch the worker holds is dropped (finally): the frames of a sequential run; the frame
                     # the last batch handed over held back comes as tested so far
                     if held is not None:
                         yield BatchResult(np.zeros(0, np.int64), held)
                     return
-                outs = self._forward(idx, x, px, factors, p_only, max_windows, first=k == 0)
+                outs = self._forward(idx, x, px, b_factors, b_p_only, max_windows, first=k == 0)
                 final = bool(idx[-1] == all_idx[-1])
                 if worker is None:
-                    done = self._post(idx, x, outs, px, scales, final)
+                    done = self._post(idx, x, outs, px, b_scales, final)
                 else:  # batch k-1's result, then batch k to the worker
                     done = worker.take() if worker.busy else None
                     before = self._psf_state()
-                    worker.submit(self._post, idx, x, outs, px, scales, final)
+                    worker.submit(self._post, idx, x, outs, px, b_scales, final)
                 del outs
                 if done is not None:
                     held = done[2]

@@ -23,28 +23,25 @@ def inference_job(
 ):
     """Worker generator yielding ``("meta", dict)`` then ``("batch", BatchResult)`` per batch.
 
-    Maps are requested only for the first ``n_map_frames`` frames of ``frames``. The predictor's data-mismatch
-    warnings (``warnings.warn``) reach the user through the worker's ``warned`` signal.
+    Maps are requested only for the batches that hold the first ``n_map_frames`` frames of ``frames`` (one
+    predictor run, so every frame has the PSF fit's support of the frames around it). The predictor's
+    data-mismatch warnings (``warnings.warn``) reach the user through the worker's ``warned`` signal.
     """
     from ...inference import Predictor
 
     predictor = Predictor(**predictor_kwargs)
     shape = tuple(int(s) for s in stack.data.shape[-2:])
     yield "meta", predictor.table_metadata(stack.pixel_size_nm, shape, len(frames))
-    parts = [(frames[:n_map_frames], scales), (frames[n_map_frames:], ())] if scales else [(frames, ())]
-    for part, part_scales in parts:
-        if len(part) == 0:
-            continue
-        batches = predictor.iter_batches(stack, frames=part, scales=part_scales, cancel=cancel)
-        try:
-            # on cancel the predictor stops by itself, after the frame it held back for the next batch
-            for batch in batches:
-                yield "batch", batch
-        finally:
-            # close here, in the worker thread: the predictor's torch.inference_mode is thread-local state
-            batches.close()
-        if cancel.is_set():
-            return
+    batches = predictor.iter_batches(
+        stack, frames=frames, scales=scales, cancel=cancel, map_frames=n_map_frames
+    )
+    try:
+        # on cancel the predictor stops by itself, after the frame it held back for the next batch
+        for batch in batches:
+            yield "batch", batch
+    finally:
+        # close here, in the worker thread: the predictor's torch.inference_mode is thread-local state
+        batches.close()
 
 
 @dataclass
