@@ -56,7 +56,7 @@ class BatchResult:
 
     With the PSF fit's test of one emitter against two, a batch's last frame waits for the frame after it
     (:mod:`.frame_support`): its localizations come with the next batch's, and a run that is cancelled ends
-    with a result without frames that holds them (as tested without the frame after it)."""
+    with a result without frames that holds them (as decided without the frame after it)."""
 
     frames: np.ndarray
     table: pd.DataFrame
@@ -391,7 +391,7 @@ class Predictor:
         overlap = self.pipeline and self.device.type != "mps" and len(all_idx) > batch
         worker = StageWorker() if overlap else None
         before = None  # the PSF check's state before the batch the worker holds
-        held = None  # the localizations of the frame the latest batch handed over held back, as tested so far
+        held = None  # the rows of the frame the latest batch handed over held back, as decided so far
         n_maps = len(all_idx) if map_frames is None else int(map_frames)
         try:
             for k, (idx, x) in enumerate(source):
@@ -400,7 +400,7 @@ class Predictor:
                 b_scales = scales if with_maps else ()
                 if _is_cancelled(cancel):
                     # a batch the worker holds is dropped (finally): the frames of a sequential run; the frame
-                    # the last batch handed over held back comes as tested so far
+                    # the last batch handed over held back comes as decided so far
                     if held is not None:
                         yield BatchResult(np.zeros(0, np.int64), held)
                     return
@@ -455,7 +455,7 @@ class Predictor:
 
     def _post(self, idx, x, outs, px, scales, final) -> tuple[BatchResult, list[str], pd.DataFrame | None]:
         """Localization, PSF check, refinement, ``max_sigma_nm`` filter and maps of one batch's outputs, the
-        warnings to issue, and the localizations of the frame held back for the next batch as tested so far
+        warnings to issue, and the localizations of the frame held back for the next batch as decided so far
         (None: none held; ``final``: the run's last batch holds none). Runs in the pipeline's worker thread
         (or in this one with ``pipeline=False``): it enters inference mode itself (thread-local) and runs in
         float32, without autocast."""
