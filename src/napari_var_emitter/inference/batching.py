@@ -42,19 +42,14 @@ def auto_batch_size(
     batch on the CPU (bounded memory for long stacks; speed), and at 256 frames.
     """
     h, w = frame_shape
-    per_frame = _map_bytes(model, frame_shape, scales) * _ACTIVATION_FACTOR
+    scales = tuple(getattr(model, "scales", (1,)) if scales is None else scales)
+    n_ch = getattr(model, "n_channels", 10)
+    per_frame = n_ch * h * w * sum(f * f for f in scales) * 4 * _ACTIVATION_FACTOR
     budget = free_memory_bytes(device) * budget_fraction
     n = budget // max(per_frame, 1)
     if device.type != "cuda":
         n = min(n, (1 << 30) // max(per_frame, 1), _CPU_MAX_PIXELS // max(h * w, 1))
     return int(max(1, min(_MAX_BATCH, n)))
-
-
-def _map_bytes(model: torch.nn.Module, frame_shape: tuple[int, int], scales) -> int:
-    """Bytes of one frame's float32 output maps at ``scales`` (default: all of the model's)."""
-    h, w = frame_shape
-    scales = tuple(getattr(model, "scales", (1,)) if scales is None else scales)
-    return getattr(model, "n_channels", 10) * h * w * sum(f * f for f in scales) * 4
 
 
 def check_batch_size(batch_size: int | None) -> int | None:

@@ -395,15 +395,15 @@ class Predictor:
         n_maps = len(all_idx) if map_frames is None else int(map_frames)
         try:
             for k, (idx, x) in enumerate(source):
-                with_maps = k * batch < n_maps  # else the forward pass stops at the scale it localizes
-                b_factors, b_p_only = (factors, p_only) if with_maps else ([self.scale], [])
-                b_scales = scales if with_maps else ()
                 if _is_cancelled(cancel):
                     # a batch the worker holds is dropped (finally): the frames of a sequential run; the frame
                     # the last batch handed over held back comes as decided so far
                     if held is not None:
                         yield BatchResult(np.zeros(0, np.int64), held)
                     return
+                with_maps = k * batch < n_maps  # else the forward pass stops at the scale it localizes
+                b_factors, b_p_only = (factors, p_only) if with_maps else ([self.scale], [])
+                b_scales = scales if with_maps else ()
                 outs = self._forward(idx, x, px, b_factors, b_p_only, max_windows, first=k == 0)
                 final = bool(idx[-1] == all_idx[-1])
                 if worker is None:
@@ -414,11 +414,13 @@ class Predictor:
                     worker.submit(self._post, idx, x, outs, px, b_scales, final)
                 del outs
                 if done is not None:
-                    held = done[2]
-                    yield self._hand_over(*done[:2])
+                    result, notes, held = done
                     done = None  # the consumer's now: not kept through the next forward pass
+                    yield self._hand_over(result, notes)
+                    del result
             if worker is not None and worker.busy:
-                yield self._hand_over(*worker.take()[:2])
+                result, notes, _ = worker.take()
+                yield self._hand_over(result, notes)
         finally:
             if worker is not None and worker.close() and before is not None:
                 # a dropped batch (cancel, early close, an error here) leaves no trace in the PSF check
