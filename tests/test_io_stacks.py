@@ -123,3 +123,33 @@ def test_write_stack_failure_leaves_nothing(tmp_path):
     with pytest.raises(Exception, match="JSON"):
         write_stack(tmp_path / "x.ome.tif", _movie(), 100.0, {"camera": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["writer", "append"])
+@pytest.mark.parametrize("reader", ["dask", "blocks"])
+def test_movie_saved_one_frame_at_a_time_reads_whole(tmp_path, how, reader):
+    """An acquisition script that saves each frame as it comes (tifffile makes each its own series)."""
+    movie, path = _movie(t=7), tmp_path / "acq.tif"
+    if how == "writer":
+        with tifffile.TiffWriter(path) as tif:
+            for frame in movie:
+                tif.write(frame)
+    else:
+        for frame in movie:
+            tifffile.imwrite(path, frame, append=True)
+    assert len(tifffile.TiffFile(path).series) == 7  # what made the first series a single frame
+    stack = read_stack(path, reader=reader)
+    assert stack.data.shape == (7, 16, 20)
+    np.testing.assert_array_equal(np.asarray(stack.data[0:7]), movie)
+
+
+def test_file_with_several_series_warns_that_only_the_first_is_read(tmp_path):
+    path = tmp_path / "two.tif"
+    with tifffile.TiffWriter(path) as tif:
+        tif.write(_movie(t=4), photometric="minisblack", metadata=None)
+        tif.write(_movie(t=3, h=8, w=8), photometric="minisblack", metadata=None)
+    with pytest.warns(
+        UserWarning, match=r"2 image series; only the first, of shape \(4, 16, 20\).*\(3, 8, 8\)"
+    ):
+        stack = read_stack(path)
+    assert stack.data.shape == (4, 16, 20)

@@ -26,12 +26,15 @@ class TiffFrames:
 
     ndim = 3
 
-    def __init__(self, path: str | os.PathLike, shape: tuple[int, int, int]) -> None:
-        """``shape``: the movie's (T, Y, X), as :func:`read_stack` found it (singleton axes dropped)."""
+    def __init__(
+        self, path: str | os.PathLike, shape: tuple[int, int, int], options: dict[str, Any] | None = None
+    ) -> None:
+        """``shape``: the movie's (T, Y, X), as :func:`read_stack` found it (singleton axes dropped);
+        ``options``: how tifffile opens the file (as :func:`read_stack` chose)."""
         self.path = Path(path)
         self.shape = tuple(int(s) for s in shape)
         self._lock = threading.Lock()
-        self._tif = tifffile.TiffFile(self.path)
+        self._tif = tifffile.TiffFile(self.path, **(options or {}))
         series = self._tif.series[0]
         self._file_dtype = np.dtype(series.dtype).newbyteorder(self._tif.byteorder)
         self.dtype = self._file_dtype.newbyteorder("=")
@@ -42,10 +45,12 @@ class TiffFrames:
             raise ValueError("frames are neither contiguous nor one page each")
 
     @classmethod
-    def supports(cls, path: str | os.PathLike, shape: tuple[int, ...]) -> bool:
+    def supports(
+        cls, path: str | os.PathLike, shape: tuple[int, ...], options: dict[str, Any] | None = None
+    ) -> bool:
         """Whether :class:`TiffFrames` can read this file (else use the dask array of ``read_stack``)."""
         try:
-            with tifffile.TiffFile(path) as tif:
+            with tifffile.TiffFile(path, **(options or {})) as tif:
                 series = tif.series[0]
                 multifile = bool(getattr(series, "is_multifile", False))
                 one_page_each = len(series.pages) == shape[0]

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import struct
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -138,13 +139,14 @@ def read_stack(path: str | os.PathLike, reader: Literal["dask", "blocks"] = "das
     if file_size == 0:
         raise InputFileError(path, "the file is empty")
     try:
-        with _tifffile_warnings() as warnings_seen, tifffile.TiffFile(path) as tif:
-            if not tif.series:
-                raise InputFileError(path, "the TIFF holds no image")
-            series = tif.series[0]
-            _check_complete(path, series, file_size, warnings_seen)
-            axes, shape = _frame_axes(path, series)
-            metadata = _metadata(tif, series)
+        with _tifffile_warnings() as warnings_seen:
+            with tifffile.TiffFile(path) as tif:
+                options = _tiff_options(tif)
+                if not options:
+                    axes, shape, metadata = _movie_series(path, tif, file_size, warnings_seen)
+            if options:  # the file again, as plain pages
+                with tifffile.TiffFile(path, **options) as tif:
+                    axes, shape, metadata = _movie_series(path, tif, file_size, warnings_seen)
     except InputFileError:
         raise
     except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, struct.error) as err:
@@ -154,9 +156,9 @@ def read_stack(path: str | os.PathLike, reader: Literal["dask", "blocks"] = "das
     if pixel_size is None or not (math.isfinite(pixel_size) and pixel_size > 0):
         pixel_size = DEFAULT_PIXEL_SIZE_NM
         metadata["pixel_size_source"] = "default"
-    data = _block_array(path, axes, shape) if reader == "blocks" else None
+    data = _block_array(path, axes, shape, options) if reader == "blocks" else None
     if data is None:
-        data = _lazy_array(path, axes, shape)
+        data = _lazy_array(path, axes, shape, options)
     metadata.update(
         pixel_size_nm=float(pixel_size),
         path=str(path),
@@ -166,6 +168,51 @@ def read_stack(path: str | os.PathLike, reader: Literal["dask", "blocks"] = "das
     )
     metadata.setdefault("camera", {})
     return Stack(data=data, pixel_size_nm=float(pixel_size), metadata=metadata, path=path)
+
+
+def _movie_series(
+    path: Path, tif: tifffile.TiffFile, file_size: int, warnings_seen: list[str]
+) -> tuple[str, tuple[int, ...], dict[str, Any]]:
+    """Axes, shape and metadata of the movie (the file's first series), checked."""
+    if not tif.series:
+        raise InputFileError(path, "the TIFF holds no image")
+    series = tif.series[0]
+    _check_complete(path, series, file_size, warnings_seen)
+    axes, shape = _frame_axes(path, series)
+    metadata = _metadata(tif, series)
+    _warn_other_series(path, tif.series)
+    return axes, shape, metadata
+
+
+def _tiff_options(tif: tifffile.TiffFile) -> dict[str, Any]:
+    """How tifffile must open ``tif``'s file to see the whole movie as its first series: ``{}``, or
+    ``{"is_shaped": False}`` for a movie saved one frame at a time by tifffile (``TiffWriter.write`` per
+    frame, ``imwrite(..., append=True)``: each frame is a "shaped" series of its own, so the first series is
+    one frame); read as plain pages, its frames of one shape and pixel type form one series."""
+    series = tif.series
+    if len(series) < 2 or not tif.is_shaped:
+        return {}
+    first = series[0]
+    one_frame_each = all(
+        len(s.pages) == 1 and s.shape == first.shape and s.dtype == first.dtype and s.pages[0].ndim == 2
+        for s in series
+    )
+    return {"is_shaped": False} if one_frame_each else {}
+
+
+def _warn_other_series(path: Path, series: list[Any]) -> None:
+    """Warn that a file with several image series (positions, a label image, frames of another size) is read
+    as its first series only."""
+    if len(series) < 2:
+        return
+    others = sorted({tuple(int(d) for d in s.shape) for s in series[1:]})
+    shown = ", ".join(str(o) for o in others[:3]) + (", ..." if len(others) > 3 else "")
+    warnings.warn(
+        f"{path}: the file holds {len(series)} image series; only the first, of shape "
+        f"{tuple(int(d) for d in series[0].shape)}, is read (the others: {shown})",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _check_complete(path: Path, series: Any, file_size: int, warnings_seen: list[str]) -> None:
@@ -217,25 +264,25 @@ def _frame_axes(path: Path, series: Any) -> tuple[str, tuple[int, ...]]:
     return axes, shape
 
 
-def _block_array(path: Path, axes: str, shape: tuple[int, ...]) -> TiffFrames | None:
+def _block_array(path: Path, axes: str, shape: tuple[int, ...], options: dict[str, Any]) -> TiffFrames | None:
     """A :class:`TiffFrames` of the (T, Y, X) movie, or None when that reader cannot read the file."""
     from .frames import TiffFrames
 
     kept = [int(s) for a, s in zip(axes, shape, strict=True) if s != 1 or a in "YX"]
     tyx = (kept[0] if len(kept) == 3 else 1, kept[-2], kept[-1])
-    if not TiffFrames.supports(path, tyx):
+    if not TiffFrames.supports(path, tyx, options):
         return None
     try:
-        return TiffFrames(path, tyx)
+        return TiffFrames(path, tyx, options)
     except (tifffile.TiffFileError, OSError, ValueError):
         return None
 
 
-def _lazy_array(path: Path, axes: str, shape: tuple[int, ...]) -> da.Array:
+def _lazy_array(path: Path, axes: str, shape: tuple[int, ...], options: dict[str, Any]) -> da.Array:
     import dask.array as da
     import zarr
 
-    store = tifffile.imread(path, aszarr=True, series=0, level=0)
+    store = tifffile.imread(path, aszarr=True, series=0, level=0, **options)
     data = da.from_zarr(zarr.open(store, mode="r"))
     # drop singleton non-spatial axes, then make (frames, Y, X) with one frame per chunk
     data = data[
