@@ -82,10 +82,43 @@ def test_table_without_common_structure_is_an_error_not_a_curve():
         correct_drift(noise)
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_few_segments_without_common_structure_are_an_error(seed):
+    # four segments: three of their six shifts always fit exactly (a spanning tree), so agreement is only
+    # evidence where the consistent pairs close a loop (before, 3 of these 8 tables got a 0.8-1.6 um curve)
+    rng = np.random.default_rng(seed)
+    n = 40000
+    noise = pd.DataFrame(
+        {
+            "frame": rng.integers(0, N_FRAMES, n),
+            "x_nm": rng.uniform(0, 6000, n),
+            "y_nm": rng.uniform(0, 6000, n),
+        }
+    )
+    with pytest.raises(ParameterError, match="shifts between segments disagree"):
+        correct_drift(noise, segment=N_FRAMES // 4)
+
+
+def test_few_segments_on_common_structure_still_work():
+    table, segment = drifted_table(2), N_FRAMES // 4
+    result = correct_drift(table, segment=segment)
+    assert result.info["n_segments"] == 4 and result.info["pairs_used"] >= 4
+    # each segment's shift is the mean true drift over its localizations (four knots: the curve between them
+    # is coarse, the knots are not)
+    frame, truth = table["frame"].to_numpy(), drift_truth()
+    mean_truth = np.array([truth[frame[frame // segment == k]].mean(axis=0) for k in range(4)])
+    error = result.segments[["drift_x_nm", "drift_y_nm"]].to_numpy() - mean_truth
+    error -= error.mean(axis=0)
+    assert _rms(error) <= 10.0
+    assert _rms(mean_truth - mean_truth.mean(axis=0)) > 50  # not trivially met
+
+
 def test_short_table_and_bad_parameters():
     table = still_table().query("frame < 900")
-    with pytest.raises(ParameterError, match="fewer than two segments"):
+    with pytest.raises(ParameterError, match="1 segment.*at least 3 are needed"):
         correct_drift(table, segment=1000)
+    with pytest.raises(ParameterError, match="2 segment.*at least 3 are needed"):
+        correct_drift(table, segment=450)  # one shift, nothing to check it against
     with pytest.raises(ParameterError, match="segment"):
         correct_drift(table, segment=0)
     with pytest.raises(ParameterError, match="lacks column"):

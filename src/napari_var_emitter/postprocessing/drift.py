@@ -24,6 +24,8 @@ from ..errors import ParameterError
 MAX_SIDE = 4096
 #: most segments (the pairs grow as n^2)
 MAX_SEGMENTS = 100
+#: fewest segments: with two, one shift and nothing to check it against
+MIN_SEGMENTS = 3
 #: blur (pixels) of the segment images before correlation
 BLUR_PX = 1.0
 #: width (pixels) of the smooth background removed from the segment images
@@ -117,11 +119,6 @@ def estimate_drift(
     seg = f // segment
     n = int(seg.max()) + 1
     counts = np.bincount(seg, minlength=n)
-    if n < 2:
-        raise ParameterError(
-            f"cannot correct drift: the table spans {int(f.max()) + 1} frames, fewer than two segments of "
-            f"{segment} frames; choose a shorter segment"
-        )
     if n > MAX_SEGMENTS:
         raise ParameterError(
             f"cannot correct drift: {n} segments of {segment} frames is too many (at most {MAX_SEGMENTS}); "
@@ -131,6 +128,11 @@ def estimate_drift(
         seg = np.minimum(seg, n - 2)
         n -= 1
         counts = np.bincount(seg, minlength=n)
+    if n < MIN_SEGMENTS:
+        raise ParameterError(
+            f"cannot correct drift: the table spans {int(f.max()) + 1} frames, {n} segment(s) of {segment} "
+            f"frames; at least {MIN_SEGMENTS} are needed to cross-check the shifts, choose a shorter segment"
+        )
     if counts.min() < min_locs:
         k = int(np.argmin(counts))
         raise ParameterError(
@@ -170,7 +172,8 @@ def estimate_drift(
 
     keep = valid.copy()
     while True:
-        if keep.sum() < max(n - 1, len(pairs) / 2) or not _connected(pairs[keep], n):
+        # more consistent pairs than a spanning tree, which any shifts would fit: at least one closed loop
+        if keep.sum() < max(n, len(pairs) / 2) or not _connected(pairs[keep], n):
             raise ParameterError(
                 f"table too sparse to correlate: the shifts between segments disagree ({int(keep.sum())} of "
                 f"{len(pairs)} segment pairs consistent to {max_residual:g} nm); use a longer segment, or "
