@@ -85,7 +85,8 @@ def test_table_without_common_structure_is_an_error_not_a_curve():
 @pytest.mark.parametrize("seed", range(8))
 def test_few_segments_without_common_structure_are_an_error(seed):
     # four segments: three of their six shifts always fit exactly (a spanning tree), so agreement is only
-    # evidence where the consistent pairs close a loop (before, 3 of these 8 tables got a 0.8-1.6 um curve)
+    # evidence where the consistent pairs close a loop (before, 3 of these 8 tables got a curve spanning
+    # 0.3-1.6 um in x)
     rng = np.random.default_rng(seed)
     n = 40000
     noise = pd.DataFrame(
