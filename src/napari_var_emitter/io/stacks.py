@@ -211,7 +211,7 @@ def _warn_other_series(path: Path, series: list[Any]) -> None:
         f"{path}: the file holds {len(series)} image series; only the first, of shape "
         f"{tuple(int(d) for d in series[0].shape)}, is read (the others: {shown})",
         UserWarning,
-        stacklevel=3,
+        stacklevel=4,  # read_stack's caller
     )
 
 
