@@ -77,8 +77,8 @@ def instrument(predictor: Any, timers: Timers) -> None:
     from napari_var_emitter.models import var as var_module
 
     pm.localize = timers.wrap("postprocess", pm.localize)
-    pm.fit_detections = timers.wrap("refine", pm.fit_detections)  # the PSF fit's two stages
-    pm.one_or_two = timers.wrap("refine", pm.one_or_two)
+    for stage in ("fit_detections", "weigh_spots", "decide_spots"):  # the PSF fit's stages
+        setattr(pm, stage, timers.wrap("refine", getattr(pm, stage)))
     pm.forward_tiled = timers.wrap("forward_tiled", pm.forward_tiled)
     predictor._load_batch = timers.wrap("read", predictor._load_batch)
     m = predictor.model

@@ -69,3 +69,16 @@ def test_bench_inference_smoke(tmp_path, capsys):
     assert cell["frames_per_s"]["picasso"] == pytest.approx(cell["frames"] / min(cell["seconds"]["picasso"]))
     assert report["startup"]["predict_s"] > 0 and "gpu" in report
     assert "speed ratio" in capsys.readouterr().out
+
+
+def test_profile_predict_smoke(tmp_path):
+    """The stage profile runs on the bundled model and its stages account for the run (no timing asserted)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "profile_predict.py"
+    spec = importlib.util.spec_from_file_location("profile_predict", path)
+    prof = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prof)
+    out = tmp_path / "p.json"
+    assert prof.main(["--frames", "6", "--densities", "2", "--size", "32", "--json", str(out)]) == 0
+    (run,) = json.loads(out.read_text())["runs"]
+    stages = run["stages_s"]
+    assert run["localizations"] > 0 and stages["refine"] > 0 and stages["model.encoder"] > 0
