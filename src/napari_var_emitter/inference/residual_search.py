@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..camera import CameraConfig, pixel_variance
 from .gaussian_psf import crlb_sd, draw_spots, gather_boxes, profile, spot_columns
 from .local_density import MergeRadius, box_sums, density_map
-from .neighbours import close_pairs
+from .neighbours import close_pairs, nearest_in_group
 from .two_emitters import fit_model
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ _CLEAR_PX = 1.0
 _BACKGROUND_WINDOW = 15
 #: iterations of a candidate's fit
 _SEARCH_ITER = 6
+#: radius (pixels) within which a new point's nearest localization is looked for first (beyond: all)
+_NEAREST_PX = 4.0
 
 
 def add_missed(
@@ -186,9 +188,4 @@ def _apart(b, nx, ny, bidx, x, y, radius: np.ndarray, photons: np.ndarray) -> np
 def _nearest(b, nx, ny, bidx, x, y) -> np.ndarray:
     """(C,) index of the localization nearest to each new point in its frame (the point itself is never
     alone: it was found where localizations are dense)."""
-    out = np.zeros(len(b), np.int64)
-    for frame in np.unique(b):
-        new, old = np.flatnonzero(b == frame), np.flatnonzero(bidx == frame)
-        dist = np.hypot(nx[new, None] - x[None, old], ny[new, None] - y[None, old])
-        out[new] = old[np.argmin(dist, 1)]
-    return out
+    return nearest_in_group(b, nx, ny, bidx, x, y, _NEAREST_PX)
