@@ -255,8 +255,11 @@ def test_form_values_reach_the_predictor(make_napari_viewer, checkpoint):
     widget.refine.value = True
     assert widget.split.enabled and widget.split.value
     widget.split.value = False
+    assert widget.hot_pixels.value  # replaced by default
+    widget.hot_pixels.value = False
     kwargs = widget.predictor_kwargs()
     assert kwargs["model"] == checkpoint and kwargs["threshold"] == 0.3 and kwargs["device"] == "cpu"
     assert kwargs["camera"].baseline == 42.0
     assert kwargs.get("refine") is (True if predictor_accepts("refine") else None)
     assert kwargs.get("split") is (False if predictor_accepts("split") else None)
+    assert kwargs["hot_pixels"] is False

@@ -79,6 +79,13 @@ def add_parser(subparsers) -> None:
         "emitters closer than the PSF, and search its residual for emitters missed in crowded regions "
         "(default: on; it assumes a symmetric Gaussian PSF: switch it off for elongated PSFs)",
     )
+    p.add_argument(
+        "--hot-pixels",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="replace hot pixels (camera pixels bright on their own in every frame, found in the median of "
+        "up to 64 frames) by the mean of their neighbours before localization (default: on)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing output table (and its .yaml sidecar)"
@@ -164,6 +171,7 @@ def _predict(args: argparse.Namespace, out: Path, stack: Stack) -> int:
         refine=args.refine,
         split=args.split,
         scale=args.scale,
+        hot_pixels=args.hot_pixels,
     )
     if predictor.n_frames > 1 and stack.n_frames < 2:
         raise InputFileError(

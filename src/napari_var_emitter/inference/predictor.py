@@ -30,6 +30,7 @@ from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
 from .batching import auto_batch_size, check_batch_size
 from .frame_support import FrameSupport, HeldFrame
+from .hot_pixels import HotPixels, find_hot_pixels
 from .pipeline import StageWorker
 from .postprocess import empty_table, localize
 from .refine import RefineOptions, decide_spots, fit_detections, split_last_frame, weigh_spots
@@ -131,7 +132,9 @@ class Predictor:
     batch (:mod:`.pipeline`; not on Apple MPS): batches are handed over in order, with the same results as
     ``pipeline=False``, which runs both stages one after the other in this thread. ``amp``: forward passes in
     mixed precision (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on
-    for CUDA only. Post-processing and the fit always run in float32.
+    for CUDA only. Post-processing and the fit always run in float32. ``hot_pixels``: camera pixels bright on
+    their own in every frame (:mod:`.hot_pixels`, found in the median over a sample of the movie's frames)
+    are replaced by the mean of their neighbours before the network sees the frames (default on).
     """
 
     def __init__(
@@ -149,6 +152,7 @@ class Predictor:
         prefetch: bool = True,
         amp: bool | None = None,
         pipeline: bool = True,
+        hot_pixels: bool = True,
     ) -> None:
         from ..checkpoints import LoadedModel, load_model
 
@@ -192,6 +196,8 @@ class Predictor:
         self.prefetch = bool(prefetch)
         self.pipeline = bool(pipeline)
         self.amp = (self.device.type == "cuda") if amp is None else bool(amp)
+        self.hot_pixels = bool(hot_pixels)
+        self._hot: HotPixels | None = None  # this run's hot pixels (found when it starts)
         sim = (loaded.meta or {}).get("simulation") or {}
         psf = sim.get("psf") or {}
         #: refine by default for models trained on a 2-D Gaussian PSF (the fit's PSF model)
@@ -257,8 +263,10 @@ class Predictor:
             if name != "stack":
                 raise InputFileError(name, message)
             raise ParameterError(message)
-        photons = torch.from_numpy(adu_to_photons(block, self.camera))
-        return photons[torch.from_numpy(need - lo)]
+        photons = adu_to_photons(block, self.camera)
+        if self._hot is not None:
+            self._hot.correct(photons)
+        return torch.from_numpy(photons)[torch.from_numpy(need - lo)]
 
     def _check_psf(self, table: pd.DataFrame, frames: torch.Tensor, idx: np.ndarray, px: float) -> str | None:
         """Switch the two-emitter test off for the rest of this run once ``PSF_CHECK_SPOTS`` bright,
@@ -374,6 +382,7 @@ class Predictor:
             )
         batch = self.batch_size or per_pass  # frames per batch: any gives the same table (.frame_support)
         self.warnings = []
+        self._hot = self._find_hot_pixels(data, name)
         self._run_options = self.refine_options
         self._psf_pending = self.refine and self.refine_options.split_llr > 0
         self._psf_spots = {}
@@ -427,13 +436,34 @@ class Predictor:
                 self._run_options, self._psf_pending, self._psf_spots = before
             source.close()
 
+    def _find_hot_pixels(self, data: Any, name: str) -> HotPixels | None:
+        """The movie's hot pixels (:mod:`.hot_pixels`; None when off or there are none), with a warning that
+        says which were replaced."""
+        if not self.hot_pixels:
+            return None
+        hot = find_hot_pixels(data, self.camera)
+        if not len(hot):
+            return None
+        where = "" if name == "stack" else f"{name}: "
+        self._issue(
+            [
+                f"{where}{len(hot)} hot pixel(s) (bright on their own in every frame: (row, col) "
+                f"{hot.describe()}) replaced by the mean of their neighbours before localization"
+            ]
+        )
+        return hot
+
     def _hand_over(self, result: BatchResult, notes: list[str]) -> BatchResult:
         """Issue a batch's warnings (``notes``) in the caller's thread, where ``warnings`` filters and
         ``catch_warnings`` (the CLI's one-line format, napari's worker signal) apply; return its result."""
+        self._issue(notes)
+        return result
+
+    def _issue(self, notes: list[str]) -> None:
+        """Keep ``notes`` in :attr:`warnings` and issue them (from :meth:`_iter`, in the caller's thread)."""
         for m in notes:
             self.warnings.append(m)
-            warnings.warn(m, UserWarning, stacklevel=3)
-        return result
+            warnings.warn(m, UserWarning, stacklevel=4)
 
     def _forward(self, idx, x, px, factors, p_only, max_windows, first) -> dict[int | str, torch.Tensor]:
         """The network's outputs ``{factor: (b, C, H*f, W*f)}`` of one loaded batch ``x`` (frames ``idx``),
@@ -575,6 +605,7 @@ class Predictor:
             "two_emitter_test": test,
             "residual_search": self._run_options.residual_density if test else None,
             "merge_radius": self._merge_metadata() if self.refine else None,
+            "hot_pixels_replaced": len(self._hot) if self._hot is not None else 0,
             "software_version": __version__,
         }
 

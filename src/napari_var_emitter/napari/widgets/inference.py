@@ -87,6 +87,12 @@ class InferenceWidget(Container):
             "emitters closer than the PSF, and searches its residual for emitters missed in crowded regions. "
             "It assumes a symmetric Gaussian PSF: switch it off for elongated PSFs."
         )
+        self.hot_pixels = CheckBox(name="hot_pixels", text="replace hot pixels", value=True)
+        self.hot_pixels.tooltip = (
+            "Camera pixels that are bright on their own in every frame (sCMOS hot pixels, found in the "
+            "median of up to 64 frames) are replaced by the mean of their neighbours before localization: "
+            "the network would report false emitters around them."
+        )
         self.first = SpinBox(name="first", label="first frame", min=0, max=0)
         self.last = SpinBox(name="last", label="last frame", min=0, max=0)
         self.map_frames = SpinBox(name="map_frames", label="maps for (frames)", min=0, max=100_000, value=10)
@@ -101,8 +107,8 @@ class InferenceWidget(Container):
         super().__init__(
             widgets=[
                 self.image, self.model, self.checkpoint_file, self.device, self.threshold, self.refine,
-                self.split, self.first, self.last, self.map_frames, self.scales, self.color_by, self.camera,
-                buttons, self.summary,
+                self.split, self.hot_pixels, self.first, self.last, self.map_frames, self.scales,
+                self.color_by, self.camera, buttons, self.summary,
             ]
         )  # fmt: skip
         self.summary.native.setWordWrap(True)
@@ -243,6 +249,7 @@ class InferenceWidget(Container):
             self.threshold.value,
             self.refine.value if self.refine.enabled else None,
             self.split.value,
+            self.hot_pixels.value,
         )
 
     def _start(self) -> None:

@@ -83,10 +83,11 @@ def predictor_kwargs(
     threshold: float,
     refine: bool | None = None,
     split: bool = True,
+    hot_pixels: bool = True,
 ) -> dict[str, Any]:
     """Keyword arguments of ``Predictor`` from the form. ``refine`` (PSF fit refinement; None: the
-    checkpoint's default) and ``split`` (the fit's one-or-two-emitters test) are passed only when this
-    version's Predictor has them."""
+    checkpoint's default), ``split`` (the fit's one-or-two-emitters test) and ``hot_pixels`` (hot pixels
+    replaced) are passed only when this version's Predictor has them."""
     if not 0.0 < float(threshold) <= 1.0:
         raise ParameterError(f"threshold must be in (0, 1], got {threshold}")
     kwargs: dict[str, Any] = {
@@ -99,6 +100,8 @@ def predictor_kwargs(
         kwargs["refine"] = bool(refine)
     if predictor_accepts("split"):
         kwargs["split"] = bool(split)
+    if predictor_accepts("hot_pixels"):
+        kwargs["hot_pixels"] = bool(hot_pixels)
     return kwargs
 
 
