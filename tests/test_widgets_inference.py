@@ -263,3 +263,21 @@ def test_form_values_reach_the_predictor(make_napari_viewer, checkpoint):
     assert kwargs.get("refine") is (True if predictor_accepts("refine") else None)
     assert kwargs.get("split") is (False if predictor_accepts("split") else None)
     assert kwargs["hot_pixels"] is False
+
+
+def test_the_run_reports_the_hot_pixels_it_replaced(checkpoint):
+    """The job's last metadata is what the run found (the points layer gets it), not what it knew before."""
+    import threading
+
+    from napari_var_emitter.io.stacks import Stack
+    from napari_var_emitter.napari.widgets.inference_run import inference_job
+
+    frames = np.random.default_rng(0).poisson(60, (6, 32, 32)).astype(np.uint16)
+    frames[:, 5, 7] += 900
+    stack = Stack(frames, PX)
+    kwargs = {"model": checkpoint, "device": "cpu", "camera": IDEAL}
+    with pytest.warns(UserWarning, match=r"1 hot pixel\(s\).*\(5, 7\)"):
+        out = list(inference_job(kwargs, stack, range(6), 0, (), threading.Event()))
+    metas = [value for kind, value in out if kind == "meta"]
+    assert [kind for kind, _ in out].count("batch") >= 1
+    assert metas[0]["hot_pixels_replaced"] == 0 and metas[-1]["hot_pixels_replaced"] == 1

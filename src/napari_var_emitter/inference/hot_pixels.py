@@ -25,11 +25,11 @@ from ..camera import CameraConfig, adu_to_photons, pixel_variance
 SAMPLE_FRAMES = 64
 #: at most this many pixel values are held for the median (large frames: fewer sampled frames, at least 3)
 SAMPLE_VALUES = 2**24
-#: a hot pixel stands this many standard errors of the median above its neighbours' median ...
+#: a hot pixel stands this many standard errors of its median above the local background ...
 SIGMAS = 8.0
 #: ... and at least this many photons
 MIN_EXCESS = 20.0
-#: and none of its neighbours stands above that level by this fraction of its own excess
+#: and none of its eight neighbours stands above that background by this fraction of its own excess
 NEIGHBOUR_FRACTION = 0.25
 
 _AROUND = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx]

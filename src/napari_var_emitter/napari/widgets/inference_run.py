@@ -21,7 +21,8 @@ def inference_job(
     scales: tuple[int, ...],
     cancel: threading.Event,
 ):
-    """Worker generator yielding ``("meta", dict)`` then ``("batch", BatchResult)`` per batch.
+    """Worker generator yielding ``("meta", dict)``, then ``("batch", BatchResult)`` per batch, then
+    ``("meta", dict)`` again as the run found it (its hot pixels, the PSF check's decision).
 
     Maps are requested only for the batches that hold the first ``n_map_frames`` frames of ``frames`` (one
     predictor run, so every frame has the PSF fit's support of the frames around it). The predictor's
@@ -42,6 +43,7 @@ def inference_job(
     finally:
         # close here, in the worker thread: the predictor's torch.inference_mode is thread-local state
         batches.close()
+    yield "meta", predictor.table_metadata(stack.pixel_size_nm, shape, len(frames))
 
 
 @dataclass
