@@ -14,6 +14,7 @@ from _inference_helpers import IDEAL, PX, MatchedFilterModel, isolated_emitters,
 from napari_var_emitter.checkpoints import LoadedModel
 from napari_var_emitter.errors import InputFileError, ParameterError
 from napari_var_emitter.inference import Predictor
+from napari_var_emitter.inference.hot_pixels import sample_indices
 from napari_var_emitter.models import UNetConfig, VARConfig, build_model
 
 torch.set_num_threads(1)
@@ -51,6 +52,14 @@ class GuardedStack:
         return self.data[key]
 
 
+def _batch_reads(guarded: GuardedStack) -> list[tuple[int, int]]:
+    """The reads of the batches: after the run's sample (one frame at a time, spread over the whole movie,
+    read before the first batch)."""
+    sample = sample_indices(guarded.shape[0], guarded.shape[1:])
+    assert guarded.reads[: len(sample)] == [(int(i), int(i) + 1) for i in sample]
+    return guarded.reads[len(sample) :]
+
+
 def counting_dask(data: np.ndarray):
     counts = np.zeros(len(data), int)
 
@@ -66,11 +75,12 @@ def test_var_model_streams_dask_stack_without_materializing_it():
     model = build_model(TINY_VAR)
     movie = np.random.default_rng(0).poisson(20, (12, 40, 40)).astype(np.uint16)
     lazy, counts = counting_dask(movie)
-    # (the hot pixels' sample of frames is read first: tests/test_inference_hot_pixels.py)
-    p = Predictor(loaded(model), device="cpu", batch_size=4, threshold=0.9, hot_pixels=False)
+    p = Predictor(loaded(model), device="cpu", batch_size=4, threshold=0.9)
     batches = list(p.iter_batches(lazy, scales=(1, 8)))
     assert [list(b.frames) for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
-    # each frame is computed by its batch and, as a neighbour, at most by the next one
+    # each frame is computed once for the run's sample (hot pixels, the typical brightness: all 12 frames
+    # here), by its batch and, as a neighbour, at most by the next one
+    counts -= np.isin(np.arange(len(movie)), sample_indices(len(movie), movie.shape[1:]))
     assert counts.max() <= 2 and counts.sum() <= len(movie) + 2 * (len(batches) - 1)
     for b in batches:
         assert b.maps[1].shape == (4, 40, 40) and b.maps[8].shape == (4, 320, 320)
@@ -83,12 +93,9 @@ def test_batches_never_read_more_than_batch_plus_neighbours(monkeypatch):
     monkeypatch.setattr(streaming, "CHUNK_BYTES", 0)  # blocks of one batch: the smallest reads possible
     model = build_model(UNetConfig(n_frames=3, channels=(4, 8), sigma_channels=False))
     guarded = GuardedStack(np.random.default_rng(1).poisson(20, (10, 24, 24)).astype(np.uint16), limit=3 + 2)
-    # (without the hot pixels' sample of the whole movie, read once before the run)
-    res = Predictor(loaded(model), device="cpu", batch_size=3, hot_pixels=False).predict(
-        guarded, frames=(2, 9)
-    )
+    res = Predictor(loaded(model), device="cpu", batch_size=3).predict(guarded, frames=(2, 9))
     assert res.n_frames == 7 and not res.cancelled
-    assert guarded.reads[0] == (1, 6)  # frames 2..4 and their neighbours 1 and 5
+    assert _batch_reads(guarded)[0] == (1, 6)  # frames 2..4 and their neighbours 1 and 5
 
 
 def test_lazy_stacks_are_read_in_blocks_of_bounded_size_within_the_selection(monkeypatch):
@@ -99,13 +106,13 @@ def test_lazy_stacks_are_read_in_blocks_of_bounded_size_within_the_selection(mon
     model = build_model(UNetConfig(n_frames=3, channels=(4, 8), sigma_channels=False))
     data = np.random.default_rng(1).poisson(20, (40, 24, 24)).astype(np.uint16)
     guarded = GuardedStack(data, limit=8)
-    p = Predictor(loaded(model), device="cpu", batch_size=3, hot_pixels=False)  # (as above)
+    p = Predictor(loaded(model), device="cpu", batch_size=3)
     res = p.predict(guarded, frames=(2, 30))
     assert res.n_frames == 28
-    assert all(hi - lo <= 8 for lo, hi in guarded.reads) and len(guarded.reads) < 28 // 3
-    assert min(lo for lo, _ in guarded.reads) == 1 and max(hi for _, hi in guarded.reads) == 31
-    ref = Predictor(loaded(model), device="cpu", batch_size=3, prefetch=False, hot_pixels=False)
-    ref = ref.predict(data, frames=(2, 30))
+    reads = _batch_reads(guarded)
+    assert all(hi - lo <= 8 for lo, hi in reads) and len(reads) < 28 // 3
+    assert min(lo for lo, _ in reads) == 1 and max(hi for _, hi in reads) == 31
+    ref = Predictor(loaded(model), device="cpu", batch_size=3, prefetch=False).predict(data, frames=(2, 30))
     pd.testing.assert_frame_equal(res.table, ref.table)
 
 

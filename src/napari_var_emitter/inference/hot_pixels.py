@@ -76,12 +76,17 @@ def sample_indices(n_frames: int, frame_shape: tuple[int, int]) -> np.ndarray:
     return np.unique(np.linspace(0, n_frames - 1, n).round().astype(np.int64))
 
 
-def find_hot_pixels(data: Any, camera: CameraConfig) -> HotPixels:
-    """The hot pixels of the movie ``data`` (T, H, W) in ADU (numpy, dask or any array that reads
-    ``data[a:b]``), from :func:`sample_indices` frames."""
+def read_sample(data: Any, camera: CameraConfig) -> np.ndarray:
+    """The :func:`sample_indices` frames of the movie ``data`` (T, H, W) in ADU (numpy, dask or any array
+    that reads ``data[a:b]``), in photons."""
     n, h, w = (int(s) for s in data.shape)
     frames = np.stack([np.asarray(data[int(i) : int(i) + 1])[0] for i in sample_indices(n, (h, w))])
-    return hot_pixels_of(adu_to_photons(frames, camera), camera)
+    return adu_to_photons(frames, camera)
+
+
+def find_hot_pixels(data: Any, camera: CameraConfig) -> HotPixels:
+    """The hot pixels of the movie ``data`` (see :func:`read_sample`)."""
+    return hot_pixels_of(read_sample(data, camera), camera)
 
 
 def hot_pixels_of(frames: np.ndarray, camera: CameraConfig) -> HotPixels:

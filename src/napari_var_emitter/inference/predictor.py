@@ -30,7 +30,7 @@ from ..geometry import DEFAULT_PIXEL_SIZE_NM
 from ..models import layout
 from .batching import auto_batch_size, check_batch_size
 from .frame_support import FrameSupport, HeldFrame
-from .hot_pixels import HotPixels, find_hot_pixels
+from .hot_pixels import HotPixels, hot_pixels_of, read_sample
 from .pipeline import StageWorker
 from .postprocess import empty_table, localize
 from .refine import RefineOptions, decide_spots, fit_detections, split_last_frame, weigh_spots
@@ -49,6 +49,12 @@ RANGE_FACTOR = 3.0
 PSF_ELONGATION_LIMIT, PSF_ELONGATION_Z = 0.05, 5.0
 #: bright isolated spots (in different camera pixels) the PSF check gathers before it decides
 PSF_CHECK_SPOTS = 100
+#: a neighbouring frame whose median is this many times the centre frame's, and ``BRIGHT_FRAME_PHOTONS``
+#: photons/px above it (a flash, a saturated frame), is not the network's context: the centre frame stands in
+#: for it, as at the movie's ends (a saturated frame made the model report ~4,000 false emitters in the next
+#: 64 x 64 frame); unless the centre frame is itself this many times darker than the movie's typical frame
+#: (a frame without excitation between ordinary ones, which the network handles)
+BRIGHT_FRAME_RATIO, BRIGHT_FRAME_PHOTONS = 5.0, 100.0
 
 
 @dataclass
@@ -134,7 +140,9 @@ class Predictor:
     mixed precision (``torch.autocast``: float16 on CUDA, bfloat16 elsewhere); ``None`` (default) turns it on
     for CUDA only. Post-processing and the fit always run in float32. ``hot_pixels``: camera pixels bright on
     their own in every frame (:mod:`.hot_pixels`, found in the median over a sample of the movie's frames)
-    are replaced by the mean of their neighbours before the network sees the frames (default on).
+    are replaced by the mean of their neighbours before the network sees the frames (default on). A frame far
+    brighter than the frame it is context for (a flash: ``BRIGHT_FRAME_RATIO``) is replaced there by that
+    frame, with a warning.
     """
 
     def __init__(
@@ -198,6 +206,11 @@ class Predictor:
         self.amp = (self.device.type == "cuda") if amp is None else bool(amp)
         self.hot_pixels = bool(hot_pixels)
         self._hot: HotPixels | None = None  # this run's hot pixels (found when it starts)
+        self._typical_level = 0.0  # this run's median photons/px in a typical frame (found when it starts)
+        self._bright_frames: set[int] = (
+            set()
+        )  # this run's frames far brighter than a neighbour (reader thread)
+        self._bright_told: set[int] = set()  # those already in a warning
         sim = (loaded.meta or {}).get("simulation") or {}
         psf = sim.get("psf") or {}
         #: refine by default for models trained on a 2-D Gaussian PSF (the fit's PSF model)
@@ -266,7 +279,25 @@ class Predictor:
         photons = adu_to_photons(block, self.camera)
         if self._hot is not None:
             self._hot.correct(photons)
-        return torch.from_numpy(photons)[torch.from_numpy(need - lo)]
+        windows = self._without_bright_neighbours(photons, need - lo, lo)
+        return torch.from_numpy(photons)[torch.from_numpy(windows)]
+
+    def _without_bright_neighbours(self, photons: np.ndarray, windows: np.ndarray, first: int) -> np.ndarray:
+        """``windows`` (b, F: rows of ``photons``, whose first row is frame ``first``) with every neighbouring
+        frame far brighter than its window's centre frame (``BRIGHT_FRAME_RATIO``) replaced by the centre
+        frame; such frames are noted for a warning (:meth:`_hand_over`)."""
+        if windows.shape[1] < 2:
+            return windows
+        step = max(1, int(np.sqrt(photons[0].size / 4096)))  # ~4,000 pixels of each frame
+        level = np.median(photons[:, ::step, ::step].reshape(len(photons), -1), axis=1)
+        centre = windows[:, windows.shape[1] // 2 : windows.shape[1] // 2 + 1]
+        c, n = level[centre], level[windows]
+        bright = (n > BRIGHT_FRAME_RATIO * np.maximum(c, 0.0)) & (n > c + BRIGHT_FRAME_PHOTONS)
+        bright &= c * BRIGHT_FRAME_RATIO >= self._typical_level
+        if not bright.any():
+            return windows
+        self._bright_frames.update(int(f) + first for f in np.unique(windows[bright]))
+        return np.where(bright, centre, windows)
 
     def _check_psf(self, table: pd.DataFrame, frames: torch.Tensor, idx: np.ndarray, px: float) -> str | None:
         """Switch the two-emitter test off for the rest of this run once ``PSF_CHECK_SPOTS`` bright,
@@ -382,7 +413,10 @@ class Predictor:
             )
         batch = self.batch_size or per_pass  # frames per batch: any gives the same table (.frame_support)
         self.warnings = []
-        self._hot = self._find_hot_pixels(data, name)
+        sample = read_sample(data, self.camera)  # frames spread over the whole movie
+        self._typical_level = float(np.median(np.median(sample.reshape(len(sample), -1), axis=1)))
+        self._hot = self._find_hot_pixels(sample, name)
+        self._bright_frames, self._bright_told = set(), set()
         self._run_options = self.refine_options
         self._psf_pending = self.refine and self.refine_options.split_llr > 0
         self._psf_spots = {}
@@ -436,12 +470,12 @@ class Predictor:
                 self._run_options, self._psf_pending, self._psf_spots = before
             source.close()
 
-    def _find_hot_pixels(self, data: Any, name: str) -> HotPixels | None:
-        """The movie's hot pixels (:mod:`.hot_pixels`; None when off or there are none), with a warning that
-        says which were replaced."""
+    def _find_hot_pixels(self, sample: np.ndarray, name: str) -> HotPixels | None:
+        """The movie's hot pixels in its ``sample`` of frames (photons; :mod:`.hot_pixels`; None when off or
+        there are none), with a warning that says which were replaced."""
         if not self.hot_pixels:
             return None
-        hot = find_hot_pixels(data, self.camera)
+        hot = hot_pixels_of(sample, self.camera)
         if not len(hot):
             return None
         where = "" if name == "stack" else f"{name}: "
@@ -455,7 +489,17 @@ class Predictor:
 
     def _hand_over(self, result: BatchResult, notes: list[str]) -> BatchResult:
         """Issue a batch's warnings (``notes``) in the caller's thread, where ``warnings`` filters and
-        ``catch_warnings`` (the CLI's one-line format, napari's worker signal) apply; return its result."""
+        ``catch_warnings`` (the CLI's one-line format, napari's worker signal) apply; return its result.
+        Frames found far brighter than their neighbours since the last batch are noted too."""
+        new = sorted(set(self._bright_frames) - self._bright_told)
+        if new:
+            self._bright_told.update(new)
+            shown = ", ".join(map(str, new[:10])) + (", ..." if len(new) > 10 else "")
+            notes = [
+                *notes,
+                f"frame(s) {shown} far brighter than the frames next to them (a flash or a saturated "
+                "frame?): not used as the network's context for their neighbours",
+            ]
         self._issue(notes)
         return result
 
