@@ -76,6 +76,7 @@ def test_simulate_writes_movie_truth_and_params(tmp_path, capsys):
     ("extra", "message"),
     [
         (["--density", "-1"], "density"),
+        (["--density", "1e6"], "--density must be <= 100"),  # the flag, not the config field
         (["--photons", "0", "100"], "photons"),
         (["--sigma", "0", "1"], "--sigma"),
         (["--frames", "0"], "--frames"),

@@ -61,7 +61,7 @@ def validate_args(args: argparse.Namespace) -> None:
     if args.frame_size is not None and min(args.frame_size) < 1:
         raise ParameterError(f"--frame-size must be H W >= 1, got {args.frame_size[0]} {args.frame_size[1]}")
     check.number("--pixel-size", args.pixel_size, gt=0.0)
-    check.number("--density", args.density, ge=0.0)
+    check.number("--density", args.density, ge=0.0, le=100.0)  # SimulationConfig.density's bound
     check.value_range("--photons", args.photons, gt=0.0)
     check.value_range("--background", args.background, ge=0.0)
     check.number("--bg-field", args.bg_field, ge=0.0, lt=1.0)
