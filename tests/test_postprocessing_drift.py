@@ -11,6 +11,19 @@ from napari_var_emitter.errors import ParameterError
 from napari_var_emitter.postprocessing import apply_drift, correct_drift
 
 
+def _uniform(seed: int, n: int) -> pd.DataFrame:
+    """``n`` localizations spread uniformly over 6 x 6 um and all frames: nothing in common between
+    segments."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "frame": rng.integers(0, N_FRAMES, n),
+            "x_nm": rng.uniform(0, 6000, n),
+            "y_nm": rng.uniform(0, 6000, n),
+        }
+    )
+
+
 def _rms(a: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum(a**2, axis=1))))
 
@@ -55,31 +68,14 @@ def test_drift_free_table_stays_within_5_nm():
 
 
 def test_too_sparse_table_is_a_clear_error():
-    rng = np.random.default_rng(0)
-    sparse = pd.DataFrame(
-        {
-            "frame": rng.integers(0, N_FRAMES, 400),
-            "x_nm": rng.uniform(0, 6000, 400),
-            "y_nm": rng.uniform(0, 6000, 400),
-        }
-    )
     with pytest.raises(ParameterError, match="too sparse to correlate"):
-        correct_drift(sparse)
+        correct_drift(_uniform(0, 400))
 
 
 def test_table_without_common_structure_is_an_error_not_a_curve():
     # enough localizations per segment, but nothing in common between segments (uniform noise)
-    rng = np.random.default_rng(1)
-    n = 40000
-    noise = pd.DataFrame(
-        {
-            "frame": rng.integers(0, N_FRAMES, n),
-            "x_nm": rng.uniform(0, 6000, n),
-            "y_nm": rng.uniform(0, 6000, n),
-        }
-    )
     with pytest.raises(ParameterError, match="shifts between segments disagree"):
-        correct_drift(noise)
+        correct_drift(_uniform(1, 40000))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -87,17 +83,8 @@ def test_few_segments_without_common_structure_are_an_error(seed):
     # four segments: three of their six shifts always fit exactly (a spanning tree), so agreement is only
     # evidence where the consistent pairs close a loop (before, 3 of these 8 tables got a curve spanning
     # 0.3-1.6 um in x)
-    rng = np.random.default_rng(seed)
-    n = 40000
-    noise = pd.DataFrame(
-        {
-            "frame": rng.integers(0, N_FRAMES, n),
-            "x_nm": rng.uniform(0, 6000, n),
-            "y_nm": rng.uniform(0, 6000, n),
-        }
-    )
     with pytest.raises(ParameterError, match="shifts between segments disagree"):
-        correct_drift(noise, segment=N_FRAMES // 4)
+        correct_drift(_uniform(seed, 40000), segment=N_FRAMES // 4)
 
 
 def test_few_segments_on_common_structure_still_work():

@@ -114,10 +114,13 @@ def refine_gaussian(
     other column kept as it was. ``count`` (B, 3, H, W): a count head's probabilities of 0, 1 and 2 or more
     emitters per camera pixel, for the test of one emitter against two; ``support``: what the previous batch
     of consecutive frames lends that test (:class:`.frame_support.FrameSupport`; None: this batch only).
-    The two stages, :func:`fit_detections` and :func:`one_or_two`."""
+    The stages: :func:`fit_detections` (per frame), then the test of every fitted spot and close pair as one
+    emitter against two (:mod:`.two_emitters`): :func:`weigh_spots` (per frame) and :func:`decide_spots`
+    (which leans on the frames around)."""
     opt = options or RefineOptions()
     spots = fit_detections(table, frames, frame_ids, pixel_size_nm, camera, opt)
-    return one_or_two(spots, pixel_size_nm, camera, opt, count, support)
+    tests = weigh_spots(spots, pixel_size_nm, camera, opt, count)
+    return decide_spots(spots, tests, pixel_size_nm, camera, opt, support)
 
 
 @dataclass
@@ -181,22 +184,6 @@ def fit_detections(
         bidx, width = np.concatenate([bidx, new_rows]), np.concatenate([width, new_width])
         fitted, significant = np.concatenate([fitted, found]), np.concatenate([significant, found])
     return FittedSpots(out, img, ids, bidx, width, fitted, significant, added=len(new_rows) > 0)
-
-
-def one_or_two(
-    spots: FittedSpots,
-    pixel_size_nm: float,
-    camera: CameraConfig | None = None,
-    options: RefineOptions | None = None,
-    count: torch.Tensor | None = None,
-    support: FrameSupport | None = None,
-) -> pd.DataFrame:
-    """The second stage of :func:`refine_gaussian`: every fitted spot and close pair of ``spots`` weighed as
-    one emitter against two (:mod:`.two_emitters`; none with ``split_llr`` 0); the refined table. In two
-    steps, :func:`weigh_spots` (per frame) and :func:`decide_spots` (which leans on the frames around)."""
-    opt = options or RefineOptions()
-    tests = weigh_spots(spots, pixel_size_nm, camera, opt, count)
-    return decide_spots(spots, tests, pixel_size_nm, camera, opt, support)
 
 
 def weigh_spots(
